@@ -1,0 +1,3 @@
+//! Config (stub until the loader lands).
+mod types;
+pub use types::*;

@@ -1,0 +1,1 @@
+//! The git mirror source (built by the git helper).

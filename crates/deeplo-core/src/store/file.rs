@@ -1,0 +1,3 @@
+//! The file store.
+#[derive(Debug)]
+pub struct FileStore;
