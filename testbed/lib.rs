@@ -1,1 +1,30 @@
-//! Test bed.
+//! The test bed: real programs for deeplo's scenario tests, benchmarks, examples and demo.
+//!
+//! Nothing here is a fake: [`Sshd`] runs OpenSSH's server on 127.0.0.1 with a generated
+//! host key, [`GitRepo`] drives the `git` command line, and [`docker`] builds images from
+//! the static busybox binary against the local engine. When something the tests need is
+//! missing, the error says how to install or start it (`bash .ci/install-deps`), so a
+//! test that needs Docker never silently passes without it.
+
+pub mod docker;
+mod git;
+mod sshd;
+
+pub use git::GitRepo;
+pub use sshd::{Sshd, SshdOptions, free_port};
+
+/// Runs a command and returns its stdout, failing with its stderr when it exits non-zero.
+pub fn run(cmd: &mut std::process::Command) -> anyhow::Result<String> {
+    let out = cmd
+        .output()
+        .map_err(|e| anyhow::anyhow!("cannot run {cmd:?}: {e}"))?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "{cmd:?} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
