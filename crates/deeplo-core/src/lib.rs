@@ -31,6 +31,7 @@
 
 pub mod config;
 pub mod dedup;
+pub mod engine;
 mod error;
 #[cfg(feature = "git")]
 pub mod git;
@@ -38,13 +39,18 @@ pub mod known_hosts;
 pub mod model;
 pub mod notify;
 pub mod path;
+pub mod pipeline;
 pub mod plan;
+pub mod progress;
 pub mod schedule;
+pub mod secret;
 pub mod source;
 pub mod store;
 pub mod transport;
 
+pub use engine::{DeployRequest, Engine, EngineBuilder};
 pub use error::{Error, ErrorContext, ErrorKind, Result};
+pub use secret::{Redactor, Secret};
 pub use notify::{DeployEvent, DeployEventKind, Notifier};
 pub use source::{Bundle, BundleEntry, BundleRequest, EntryKind, Source};
 pub use store::{FileStore, HistoryQuery, Store};

@@ -18,6 +18,7 @@ const HOST_KEYS: &[&str] = &[
     "port",
     "deploy_dir",
     "compose_command",
+    "compose_project_prefix",
 ];
 const REPO_KEYS: &[&str] = &["name", "url", "branch", "trigger_mode", "poll_interval"];
 
@@ -75,6 +76,24 @@ pub(super) fn read_host(r: &mut Reader<'_>, path: &Path, value: &Value) -> HostR
         .req_text(&f, "deploy_dir")
         .and_then(|(p, d)| absolute_dir(&d).map_err(|m| r.error(&p, m)).ok());
     let compose_command = compose_command(r, &f);
+    let prefix = match r.opt_text(&f, "compose_project_prefix") {
+        Field::Absent => Some(None),
+        Field::Invalid => None,
+        Field::Value((p, v)) if v.is_empty() => {
+            let _ = p;
+            Some(None)
+        }
+        Field::Value((p, v)) => {
+            let ok = v.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+            if ok {
+                Some(Some(v))
+            } else {
+                r.error(&p, format!("{v:?} is not a valid compose project prefix: use lowercase letters, digits, '-' and '_', starting with a letter or digit"));
+                None
+            }
+        }
+    };
     if let (
         Some(name),
         Some(address),
@@ -82,6 +101,7 @@ pub(super) fn read_host(r: &mut Reader<'_>, path: &Path, value: &Value) -> HostR
         Some(port),
         Some(deploy_dir),
         Some(compose_command),
+        Some(compose_project_prefix),
     ) = (
         name,
         address,
@@ -89,6 +109,7 @@ pub(super) fn read_host(r: &mut Reader<'_>, path: &Path, value: &Value) -> HostR
         port,
         out.deploy_dir.clone(),
         compose_command,
+        prefix,
     ) {
         out.host = Some(Host {
             name,
@@ -97,6 +118,7 @@ pub(super) fn read_host(r: &mut Reader<'_>, path: &Path, value: &Value) -> HostR
             user,
             deploy_dir,
             compose_command,
+            compose_project_prefix,
         });
     }
     out

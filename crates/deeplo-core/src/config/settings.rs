@@ -11,14 +11,7 @@ use std::time::Duration;
 
 use super::{Diagnostic, EnvMap, parse_duration};
 
-/// How an SSH host key that is not yet in `known_hosts` is treated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum HostKeyPolicy {
-    /// Record an unknown key on first contact; refuse a changed one.
-    AcceptNew,
-    /// Refuse any key not already in `known_hosts`.
-    Strict,
-}
+pub use crate::known_hosts::HostKeyPolicy;
 
 /// The minimum level of log records written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -52,6 +52,10 @@ pub struct Host {
     /// split into program and arguments (`["docker", "compose"]`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compose_command: Option<Vec<String>>,
+    /// Prepended to compose project names on this host, to keep apart several deeplo hosts
+    /// that share one Docker engine (`staging-` and `prod-` on one machine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compose_project_prefix: Option<String>,
 }
 
 /// How a repo's new commits are noticed (`repos[].trigger_mode`).

@@ -1,0 +1,220 @@
+//! The [`Engine`]: the config, the backends and the scheduler put together. Library users
+//! build one with [`EngineBuilder`] and call [`Engine::deploy`], [`Engine::submit`] (for
+//! planned jobs), [`Engine::rollback`], [`Engine::probe`] and [`Engine::observe`].
+
+mod job;
+mod observe;
+mod submit;
+
+pub use observe::{HostObservation, ProbeResult, ProjectObservation};
+pub use submit::{DeployHandle, DeployRequest, SubmitOutcome, Submitted};
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+
+use crate::config::Config;
+use crate::model::{HostName, HostState};
+use crate::notify::{DeployEvent, Notifier};
+use crate::progress::Progress;
+use crate::schedule::{Limits, Scheduler, ShutdownReport};
+use crate::secret::{Redactor, Secret};
+use crate::source::Source;
+use crate::store::Store;
+use crate::transport::Connector;
+use crate::{Error, ErrorKind, Result};
+
+/// Builds an [`Engine`]; `build` fails when a required part is missing.
+#[derive(Default)]
+pub struct EngineBuilder {
+    config: Option<Config>,
+    source: Option<Arc<dyn Source>>,
+    connector: Option<Arc<dyn Connector>>,
+    store: Option<Arc<dyn Store>>,
+    notifiers: Vec<Arc<dyn Notifier>>,
+    limits: Option<Limits>,
+    secrets: Vec<Secret>,
+    notify_timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for EngineBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineBuilder").finish_non_exhaustive()
+    }
+}
+
+impl EngineBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    pub fn source(mut self, source: Arc<dyn Source>) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    pub fn connector(mut self, connector: Arc<dyn Connector>) -> Self {
+        self.connector = Some(connector);
+        self
+    }
+
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Adds a notifier; several may be added.
+    pub fn notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifiers.push(notifier);
+        self
+    }
+
+    /// Concurrency limits, queue size and per-deploy timeout.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
+    /// A value that must never appear in run logs (a token, a webhook secret).
+    pub fn secret(mut self, secret: Secret) -> Self {
+        self.secrets.push(secret);
+        self
+    }
+
+    /// How long one notifier may take per event before it is given up on (default 30s).
+    pub fn notify_timeout(mut self, timeout: Duration) -> Self {
+        self.notify_timeout = Some(timeout);
+        self
+    }
+
+    pub fn build(self) -> Result<Engine> {
+        let missing = |what: &str| Error::new(ErrorKind::InvalidInput, "build engine", format!("no {what} given to EngineBuilder"));
+        let (progress, _) = broadcast::channel(1024);
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                config: RwLock::new(Arc::new(self.config.ok_or_else(|| missing("config"))?)),
+                source: self.source.ok_or_else(|| missing("source"))?,
+                connector: self.connector.ok_or_else(|| missing("connector"))?,
+                store: self.store.ok_or_else(|| missing("store"))?,
+                notifiers: self.notifiers,
+                scheduler: Scheduler::new(self.limits.unwrap_or_default()),
+                progress,
+                redactor: Redactor::new(self.secrets),
+                notify_timeout: self.notify_timeout.unwrap_or(Duration::from_secs(30)),
+                host_states: Mutex::new(HashMap::new()),
+                submit_lock: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+}
+
+/// The deployment engine. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner {
+    config: RwLock<Arc<Config>>,
+    source: Arc<dyn Source>,
+    connector: Arc<dyn Connector>,
+    store: Arc<dyn Store>,
+    notifiers: Vec<Arc<dyn Notifier>>,
+    scheduler: Scheduler,
+    progress: broadcast::Sender<Progress>,
+    redactor: Redactor,
+    notify_timeout: Duration,
+    host_states: Mutex<HashMap<HostName, HostState>>,
+    /// Serialises dedup decisions with the pending records they write, so that two triggers
+    /// of one commit cannot both decide to deploy it.
+    submit_lock: tokio::sync::Mutex<()>,
+}
+
+impl Engine {
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::new()
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.inner.config.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Puts a new (already validated) config in force; runs already started keep theirs.
+    pub fn set_config(&self, config: Config) {
+        *self.inner.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    pub fn source(&self) -> &Arc<dyn Source> {
+        &self.inner.source
+    }
+
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.inner.scheduler
+    }
+
+    /// Live progress of every run from now on.
+    pub fn progress(&self) -> broadcast::Receiver<Progress> {
+        self.inner.progress.subscribe()
+    }
+
+    /// What the engine last saw of each host it tried to reach.
+    pub fn host_states(&self) -> HashMap<HostName, HostState> {
+        self.inner.host_states.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Stops intake, waits up to `grace` for running deploys, then cancels them.
+    pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        self.inner.scheduler.shutdown(grace).await
+    }
+}
+
+impl Inner {
+    /// Moves a host's state through the state machine; an illegal move is ignored (logged).
+    fn set_host_state(&self, host: &HostName, to: HostState) {
+        let mut states = self.host_states.lock().unwrap_or_else(|e| e.into_inner());
+        let from = states.get(host).copied().unwrap_or(HostState::Provisioning);
+        if from == to {
+            return;
+        }
+        match from.transition(to) {
+            Ok(next) => {
+                states.insert(host.clone(), next);
+            }
+            Err(err) => tracing::debug!(host = %host, error = %err, "host state unchanged"),
+        }
+    }
+
+    /// Sends an event to every notifier, concurrently, each bounded by the timeout; a
+    /// failure is logged and never reaches the deploy.
+    async fn notify(&self, event: DeployEvent) {
+        let sends = self.notifiers.iter().map(|n| {
+            let event = &event;
+            async move {
+                match tokio::time::timeout(self.notify_timeout, n.notify(event)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(err)) => tracing::warn!(notifier = n.name(), run = %event.deployment.id, error = %err, "notifier failed"),
+                    Err(_) => tracing::warn!(notifier = n.name(), run = %event.deployment.id, "notifier timed out"),
+                }
+            }
+        });
+        futures::future::join_all(sends).await;
+    }
+}

@@ -1,0 +1,119 @@
+//! Looking at hosts without deploying: `probe` (can we reach it, does it have docker and
+//! compose) and `observe` (what compose says is running, per project).
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::Engine;
+use crate::config::{Config, Host};
+use crate::model::{HostName, HostState, ProjectName};
+use crate::pipeline::{ComposeCommand, RemoteDirs, ServiceState, detect_compose, project_name, ps};
+use crate::path::remote_join;
+use crate::{Error, ErrorKind, Result};
+
+/// Whether a host answered.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeResult {
+    pub host: HostName,
+    pub address: String,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The compose command found there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compose: Option<String>,
+    pub millis: u64,
+}
+
+/// What runs on one host.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostObservation {
+    pub host: HostName,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub projects: Vec<ProjectObservation>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectObservation {
+    pub project: ProjectName,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub services: Vec<ServiceState>,
+}
+
+const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
+
+impl Engine {
+    /// Connects to every host in parallel and checks for docker and compose.
+    pub async fn probe(&self) -> Vec<ProbeResult> {
+        let config = self.config();
+        let probes = config.hosts.iter().map(|host| async move {
+            let start = Instant::now();
+            let result = tokio::time::timeout(PROBE_TIMEOUT, self.probe_one(host)).await.unwrap_or_else(|_| {
+                Err(Error::new(ErrorKind::Timeout, "probe", format!("no answer within {}s", PROBE_TIMEOUT.as_secs())))
+            });
+            self.inner.set_host_state(&host.name, if result.is_ok() { HostState::Active } else { HostState::Unreachable });
+            let (ok, error, compose) = match result {
+                Ok(compose) => (true, None, Some(compose.words.join(" "))),
+                Err(e) => (false, Some(e.to_string()), None),
+            };
+            ProbeResult {
+                host: host.name.clone(),
+                address: format!("{}@{}:{}", host.user, host.address, host.port),
+                ok,
+                error,
+                compose,
+                millis: start.elapsed().as_millis() as u64,
+            }
+        });
+        futures::future::join_all(probes).await
+    }
+
+    async fn probe_one(&self, host: &Host) -> Result<ComposeCommand> {
+        let transport = self.inner.connector.connect(host).await?;
+        let compose = detect_compose(transport.as_ref(), host).await;
+        let _ = transport.close().await;
+        compose
+    }
+
+    /// Runs `compose ps` for every project on every host, hosts in parallel.
+    pub async fn observe(&self) -> Vec<HostObservation> {
+        let config = self.config();
+        let looks = config.hosts.iter().map(|host| {
+            let config = &config;
+            async move {
+                match tokio::time::timeout(PROBE_TIMEOUT * 2, self.observe_host(config, host)).await {
+                    Ok(Ok(projects)) => HostObservation { host: host.name.clone(), error: None, projects },
+                    Ok(Err(e)) => HostObservation { host: host.name.clone(), error: Some(e.to_string()), projects: Vec::new() },
+                    Err(_) => HostObservation { host: host.name.clone(), error: Some("timed out".into()), projects: Vec::new() },
+                }
+            }
+        });
+        futures::future::join_all(looks).await
+    }
+
+    async fn observe_host(&self, config: &Config, host: &Host) -> Result<Vec<ProjectObservation>> {
+        let projects: Vec<_> = config.projects.iter().filter(|p| p.targets.contains(&host.name)).collect();
+        if projects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let transport = self.inner.connector.connect(host).await?;
+        let compose = detect_compose(transport.as_ref(), host).await?;
+        let mut out = Vec::new();
+        for project in projects {
+            let dirs = RemoteDirs::new(remote_join(&host.deploy_dir, &project.deploy_subdir));
+            let files: Vec<String> = project.compose_files.iter().map(|f| f.as_str().to_owned()).collect();
+            let name = project_name(&project.name, host.compose_project_prefix.as_deref());
+            let result = ps(transport.as_ref(), &compose, &name, &dirs.live, &files).await;
+            out.push(match result {
+                Ok(services) => ProjectObservation { project: project.name.clone(), error: None, services },
+                Err(e) => ProjectObservation { project: project.name.clone(), error: Some(e.message().to_owned()), services: Vec::new() },
+            });
+        }
+        let _ = transport.close().await;
+        Ok(out)
+    }
+}
+

@@ -1,0 +1,210 @@
+//! Turning requests and planned jobs into scheduled runs: commit resolution, dedup, the
+//! pending record, and the handle to wait on.
+
+use jiff::Timestamp;
+
+use super::{Engine, job};
+use crate::config::{Config, Project};
+use crate::dedup::{Decision, decide};
+use crate::model::{CommitId, DeployStatus, Deployment, HostName, Pair, RunId, Trigger};
+use crate::plan::Job;
+use crate::progress::{Progress, ProgressEvent};
+use crate::schedule::{JobHandle, JobKey};
+use crate::store::HistoryQuery;
+use crate::{Error, ErrorKind, Result};
+
+/// A request to deploy a project (what `deeplo deploy` asks).
+#[derive(Debug, Clone)]
+pub struct DeployRequest {
+    pub project: String,
+    /// One target host; `None` means every target of the project.
+    pub host: Option<String>,
+    /// A commit (full or abbreviated) or branch name; `None` means the branch head.
+    pub commit: Option<String>,
+    pub trigger: Trigger,
+    /// Deploy even when the same commit already succeeded or is under way.
+    pub force: bool,
+}
+
+/// What happened to one planned job.
+#[derive(Debug)]
+pub struct Submitted {
+    pub pair: Pair,
+    pub commit: CommitId,
+    pub outcome: SubmitOutcome,
+}
+
+#[derive(Debug)]
+pub enum SubmitOutcome {
+    /// Scheduled: wait on the handle for the final record.
+    Queued(DeployHandle),
+    /// Dedup skipped it.
+    Skipped(Decision),
+}
+
+/// A scheduled run.
+#[derive(Debug)]
+pub struct DeployHandle {
+    pub run: RunId,
+    job: JobHandle<Deployment>,
+}
+
+impl DeployHandle {
+    /// Waits for the run to end and returns its final record. A run dropped before it
+    /// started (cancelled, shutdown) comes back as an error.
+    pub async fn wait(self) -> Result<Deployment> {
+        self.job.wait().await.map_err(|e| {
+            Error::new(ErrorKind::Cancelled, "deploy", format!("run {} did not complete: {e}", self.run))
+        })
+    }
+
+    /// Cancels the run (before it starts, or while it runs).
+    pub fn cancel(&self) {
+        self.job.cancel();
+    }
+}
+
+impl Engine {
+    /// Resolves a request into jobs (project, target hosts, commit) and submits them.
+    pub async fn deploy(&self, request: DeployRequest) -> Result<Vec<Submitted>> {
+        let config = self.config();
+        let project = find_project(&config, &request.project)?;
+        let hosts = targets(project, request.host.as_deref())?;
+        let repo = config.repo(project.repo.as_str()).ok_or_else(|| {
+            Error::new(ErrorKind::Config, "deploy", format!("repo \"{}\" of project \"{}\" is not configured", project.repo, project.name))
+        })?;
+        let commit = match request.commit.as_deref() {
+            None => self.inner.source.fetch(repo, None).await?,
+            Some(rev) => match CommitId::new(rev) {
+                Ok(full) => self.inner.source.fetch(repo, Some(&full)).await?,
+                Err(_) => {
+                    self.inner.source.fetch(repo, None).await?;
+                    self.inner.source.resolve(repo, rev).await?
+                }
+            },
+        };
+        let jobs: Vec<Job> =
+            hosts.into_iter().map(|host| Job { project: project.name.clone(), host, commit: commit.clone() }).collect();
+        self.submit(&jobs, request.trigger, request.force).await
+    }
+
+    /// Takes a project back to an earlier good commit: `to` when given, else, per host, the
+    /// last successful commit before the one deployed now.
+    pub async fn rollback(&self, project: &str, host: Option<&str>, to: Option<&str>) -> Result<Vec<Submitted>> {
+        let config = self.config();
+        let project = find_project(&config, project)?;
+        let hosts = targets(project, host)?;
+        let mut jobs = Vec::new();
+        for host in hosts {
+            let pair = Pair::new(project.name.clone(), host.clone());
+            let commit = match to {
+                Some(rev) => {
+                    let repo = config.repo(project.repo.as_str()).ok_or_else(|| {
+                        Error::new(ErrorKind::Config, "rollback", format!("repo \"{}\" is not configured", project.repo))
+                    })?;
+                    match CommitId::new(rev) {
+                        Ok(full) => full,
+                        Err(_) => self.inner.source.resolve(repo, rev).await?,
+                    }
+                }
+                None => self.previous_good(&pair).await?,
+            };
+            jobs.push(Job { project: pair.project, host: pair.host, commit });
+        }
+        self.submit(&jobs, Trigger::Rollback, true).await
+    }
+
+    /// The newest successful commit of a pair other than the one it runs now.
+    async fn previous_good(&self, pair: &Pair) -> Result<CommitId> {
+        let current = self.inner.store.last_success(pair).await?.map(|d| d.commit);
+        let query = HistoryQuery { project: Some(pair.project.clone()), host: Some(pair.host.clone()), limit: None };
+        let history = self.inner.store.history(&query).await?;
+        history
+            .into_iter()
+            .filter(|d| d.status == DeployStatus::Succeeded)
+            .map(|d| d.commit)
+            .find(|c| Some(c) != current.as_ref())
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotFound,
+                    "rollback",
+                    format!("no earlier successful deploy of project \"{}\" on host \"{}\" to roll back to", pair.project, pair.host),
+                )
+            })
+    }
+
+    /// Dedups planned jobs against the store, records the ones to run as pending and hands
+    /// them to the scheduler.
+    pub async fn submit(&self, jobs: &[Job], trigger: Trigger, force: bool) -> Result<Vec<Submitted>> {
+        let config = self.config();
+        let _guard = self.inner.submit_lock.lock().await;
+        let mut out = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let pair = job.pair();
+            let latest = self.inner.store.latest(&pair).await?;
+            let decision = decide(job, latest.as_ref(), force);
+            if !decision.is_deploy() {
+                out.push(Submitted { pair, commit: job.commit.clone(), outcome: SubmitOutcome::Skipped(decision) });
+                continue;
+            }
+            let branch = config
+                .project(job.project.as_str())
+                .and_then(|p| config.repo(p.repo.as_str()))
+                .map(|r| r.branch.clone())
+                .unwrap_or_default();
+            let record = Deployment::new(pair.project.clone(), pair.host.clone(), job.commit.clone(), branch, trigger, Timestamp::now());
+            let run = record.id.clone();
+            let inner = self.inner.clone();
+            let job_record = record.clone();
+            // The pending record is saved before the job can start, so that the job's own
+            // saves (same id) always come after it.
+            self.inner.store.save(&record).await?;
+            let submitted = self
+                .inner
+                .scheduler
+                .submit(JobKey { pair: pair.clone() }, move |ctx| job::run(inner, job_record, ctx));
+            let handle = match submitted {
+                Ok(handle) => handle,
+                Err(err) => {
+                    let mut refused = record;
+                    let _ = refused.fail(Timestamp::now(), format!("not scheduled: {}", err.message()));
+                    self.inner.store.save(&refused).await?;
+                    return Err(err);
+                }
+            };
+            let _ = self.inner.progress.send(Progress {
+                run: run.clone(),
+                pair: pair.clone(),
+                commit: job.commit.clone(),
+                event: ProgressEvent::Queued,
+            });
+            out.push(Submitted { pair, commit: job.commit.clone(), outcome: SubmitOutcome::Queued(DeployHandle { run, job: handle }) });
+        }
+        Ok(out)
+    }
+}
+
+fn find_project<'a>(config: &'a Config, name: &str) -> Result<&'a Project> {
+    config.project(name).ok_or_else(|| {
+        let names: Vec<&str> = config.projects.iter().map(|p| p.name.as_str()).collect();
+        Error::new(
+            ErrorKind::InvalidInput,
+            "deploy",
+            format!("project \"{name}\" is not in the config (projects: {})", names.join(", ")),
+        )
+    })
+}
+
+fn targets(project: &Project, host: Option<&str>) -> Result<Vec<HostName>> {
+    match host {
+        None => Ok(project.targets.clone()),
+        Some(h) => match project.targets.iter().find(|t| t.as_str() == h) {
+            Some(t) => Ok(vec![t.clone()]),
+            None => Err(Error::new(
+                ErrorKind::InvalidInput,
+                "deploy",
+                format!("host \"{h}\" is not a target of project \"{}\"", project.name),
+            )),
+        },
+    }
+}

@@ -1,0 +1,174 @@
+//! The deploy pipeline: the steps that take one commit of one project onto one host.
+//!
+//! The pipeline is data: [`Step::ALL`] lists the steps in order with their names, so logs,
+//! progress bars, per-step timings and the API all show the same stages. Each step is a
+//! small function over a [`Transport`]; [`StepRunner`] times it, records it in the
+//! deployment record, logs it and stops it when the job is cancelled.
+//!
+//! Invariants: nothing on the host is touched before preflight passes, except repairing a
+//! swap that an earlier crash left half-done and emptying the staging directory; a failed
+//! preflight removes staging and leaves the live directory exactly as it was.
+
+mod compose;
+mod health;
+mod remote;
+mod runlog;
+mod steps;
+
+pub use compose::{ComposeCommand, ServiceState, parse_ps, project_name};
+pub use remote::RemoteDirs;
+pub use runlog::RunLog;
+pub(crate) use steps::{Session, Target, deploy_commit, detect_compose, ps};
+
+use std::future::Future;
+use std::time::Instant;
+
+use jiff::Timestamp;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::model::{Deployment, StepOutcome, StepRecord};
+use crate::progress::{Progress, ProgressEvent};
+use crate::{Error, ErrorKind, Result};
+
+/// One stage of a deploy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Step {
+    /// The mirror has the commit.
+    Fetch,
+    /// The project's files are read from the commit.
+    Extract,
+    /// The host is reached and authenticated.
+    Connect,
+    /// Docker and a compose command are present.
+    Precheck,
+    /// The files are uploaded into `live.staging`.
+    Stage,
+    /// Persisted files (`.env`) are copied from live into staging.
+    Persist,
+    /// `compose config` validates staging.
+    Preflight,
+    /// live -> `.old`, staging -> live.
+    Swap,
+    /// `compose up`.
+    Up,
+    /// Every service is running.
+    Verify,
+    /// Healthchecks and the HTTP check pass.
+    Health,
+    /// `.old` is removed.
+    Cleanup,
+}
+
+impl Step {
+    pub const ALL: [Step; 12] = [
+        Self::Fetch,
+        Self::Extract,
+        Self::Connect,
+        Self::Precheck,
+        Self::Stage,
+        Self::Persist,
+        Self::Preflight,
+        Self::Swap,
+        Self::Up,
+        Self::Verify,
+        Self::Health,
+        Self::Cleanup,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fetch => "fetch",
+            Self::Extract => "extract",
+            Self::Connect => "connect",
+            Self::Precheck => "precheck",
+            Self::Stage => "stage",
+            Self::Persist => "persist",
+            Self::Preflight => "preflight",
+            Self::Swap => "swap",
+            Self::Up => "up",
+            Self::Verify => "verify",
+            Self::Health => "health",
+            Self::Cleanup => "cleanup",
+        }
+    }
+
+    /// Whether a failure at this step leaves the host running something other than the
+    /// last good commit, so that a rollback is needed.
+    pub fn needs_rollback_on_failure(self) -> bool {
+        matches!(self, Self::Up | Self::Verify | Self::Health)
+    }
+}
+
+/// A failed step and why.
+#[derive(Debug)]
+pub struct StepFailure {
+    pub step: Step,
+    pub error: Error,
+}
+
+/// Runs steps for one record: times them, records them, reports progress, stops on cancel.
+pub(crate) struct StepRunner<'a> {
+    pub record: &'a mut Deployment,
+    pub log: &'a RunLog,
+    pub progress: &'a broadcast::Sender<Progress>,
+    pub cancel: &'a CancellationToken,
+    /// Why the job was told to stop, as text for the record (`timed out after 300s`).
+    pub cancel_reason: &'a (dyn Fn() -> String + Send + Sync),
+    /// Prepended to step names in the record (`rollback:` while rolling back).
+    pub prefix: &'static str,
+}
+
+impl StepRunner<'_> {
+    fn step_name(&self, step: Step) -> String {
+        format!("{}{}", self.prefix, step.name())
+    }
+
+    fn emit(&self, event: ProgressEvent) {
+        let _ = self.progress.send(Progress {
+            run: self.record.id.clone(),
+            pair: crate::model::Pair::new(self.record.project.clone(), self.record.host.clone()),
+            commit: self.record.commit.clone(),
+            event,
+        });
+    }
+
+    /// Runs one step. The step's error gets the step, project and host as context.
+    pub async fn run<T, F>(&mut self, step: Step, fut: F) -> std::result::Result<T, StepFailure>
+    where
+        F: Future<Output = Result<T>>,
+    {
+        let name = self.step_name(step);
+        let started_at = Timestamp::now();
+        let clock = Instant::now();
+        self.emit(ProgressEvent::StepStarted { step: name.clone() });
+        self.log.line(format!("{name}: started"));
+        let result = tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => {
+                let reason = (self.cancel_reason)();
+                Err(Error::new(ErrorKind::Cancelled, "deploy", format!("stopped during step {name}: {reason}")))
+            }
+            r = fut => r,
+        };
+        let duration_ms = clock.elapsed().as_millis() as u64;
+        let (outcome, error) = match &result {
+            Ok(_) => (StepOutcome::Succeeded, None),
+            Err(e) => (StepOutcome::Failed, Some(e.message().to_owned())),
+        };
+        self.record.steps.push(StepRecord { name: name.clone(), started_at, duration_ms, outcome, error: error.clone() });
+        match &error {
+            None => self.log.line(format!("{name}: ok ({duration_ms} ms)")),
+            Some(e) => self.log.line(format!("{name}: FAILED after {duration_ms} ms: {e}")),
+        }
+        self.emit(ProgressEvent::StepFinished { step: name, outcome, duration_ms });
+        self.log.flush(false).await;
+        result.map_err(|error| {
+            let error = error
+                .with_step(step.name())
+                .with_project(&self.record.project)
+                .with_host(&self.record.host);
+            StepFailure { step, error }
+        })
+    }
+}

@@ -1,0 +1,118 @@
+//! Secrets: a type that never prints its value, and a redactor for text that might hold one.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// A secret value (token, webhook secret, passphrase). `Debug` and `Display` print `***`;
+/// the value is reached only through [`Secret::expose`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Arc<str>);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(Arc::from(value.into()))
+    }
+
+    /// Reads a secret from a file, trimming surrounding whitespace (a trailing newline).
+    pub fn from_file(path: &std::path::Path) -> crate::Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| crate::Error::io("read secret file", path.display(), e))?;
+        let value = text.trim();
+        if value.is_empty() {
+            return Err(crate::Error::new(
+                crate::ErrorKind::Config,
+                "read secret file",
+                format!("{} is empty", path.display()),
+            ));
+        }
+        Ok(Self::new(value))
+    }
+
+    /// The value itself: only for the code that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Replaces every known secret in a text with `***` (run logs, error messages).
+#[derive(Clone, Default)]
+pub struct Redactor {
+    secrets: Vec<Secret>,
+}
+
+impl Redactor {
+    pub fn new(secrets: impl IntoIterator<Item = Secret>) -> Self {
+        // Short values would mask ordinary words; a real secret is never that short.
+        let mut secrets: Vec<Secret> = secrets.into_iter().filter(|s| s.expose().len() >= 6).collect();
+        // Longest first, so a secret that contains another is masked whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.expose().len()));
+        Self { secrets }
+    }
+
+    pub fn add(&mut self, secret: Secret) {
+        let mut all = std::mem::take(&mut self.secrets);
+        all.push(secret);
+        *self = Self::new(all);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.secrets.is_empty()
+    }
+
+    pub fn redact<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        if !self.secrets.iter().any(|s| text.contains(s.expose())) {
+            return std::borrow::Cow::Borrowed(text);
+        }
+        let mut out = text.to_owned();
+        for s in &self.secrets {
+            out = out.replace(s.expose(), "***");
+        }
+        std::borrow::Cow::Owned(out)
+    }
+}
+
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Redactor({} secrets)", self.secrets.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_printed() {
+        let s = Secret::new("hunter2-very-secret");
+        assert_eq!(format!("{s:?} {s}"), "Secret(***) ***");
+        assert_eq!(s.expose(), "hunter2-very-secret");
+    }
+
+    #[test]
+    fn redacts_every_occurrence() {
+        let r = Redactor::new([Secret::new("tok_abcdef"), Secret::new("tok_abcdef_longer"), Secret::new("abc")]);
+        assert_eq!(r.redact("a tok_abcdef_longer b tok_abcdef c abc"), "a *** b *** c abc");
+        assert!(matches!(r.redact("nothing"), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn from_file_trims_and_refuses_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s");
+        std::fs::write(&p, "value123\n").unwrap();
+        assert_eq!(Secret::from_file(&p).unwrap().expose(), "value123");
+        std::fs::write(&p, "\n").unwrap();
+        assert!(Secret::from_file(&p).unwrap_err().to_string().contains("is empty"));
+    }
+}
