@@ -49,6 +49,8 @@ pub mod store;
 pub mod transport;
 
 pub use engine::{DeployRequest, Engine, EngineBuilder};
+#[cfg(feature = "git")]
+pub use git::GitSource;
 pub use error::{Error, ErrorContext, ErrorKind, Result};
 pub use secret::{Redactor, Secret};
 pub use notify::{DeployEvent, DeployEventKind, Notifier};
