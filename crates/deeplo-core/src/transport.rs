@@ -204,7 +204,7 @@ pub trait Connector: Send + Sync + fmt::Debug {
 /// [`ErrorKind::Unreachable`](crate::ErrorKind::Unreachable) when the connection is lost,
 /// [`ErrorKind::Io`](crate::ErrorKind::Io) when a remote file cannot be written.
 #[async_trait]
-pub trait Transport: Send + Sync {
+pub trait Transport: Send + Sync + fmt::Debug {
     fn capabilities(&self) -> Capabilities;
 
     async fn run(&self, command: &RemoteCommand, sink: &dyn OutputSink) -> Result<CommandOutput>;

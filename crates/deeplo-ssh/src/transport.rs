@@ -1,0 +1,136 @@
+//! [`SshTransport`]: commands on their own channels, and bundles over one SFTP session.
+
+use std::time::Instant;
+
+use async_trait::async_trait;
+use deeplo_core::{
+    Bundle, Capabilities, CommandOutput, Error, ExitStatus, OutputSink, RemoteCommand, Result, Transport,
+};
+use deeplo_core::transport::OutputStream;
+use russh::ChannelMsg;
+use russh::client::Handle;
+use russh_sftp::client::SftpSession;
+use tokio::sync::OnceCell;
+
+use crate::error::SshError;
+use crate::host_key::Handler;
+use crate::upload;
+
+/// One SSH connection to one host.
+pub struct SshTransport {
+    handle: Handle<Handler>,
+    host: String,
+    sftp: OnceCell<SftpSession>,
+}
+
+impl std::fmt::Debug for SshTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SshTransport").field("host", &self.host).finish_non_exhaustive()
+    }
+}
+
+impl SshTransport {
+    pub(crate) fn new(handle: Handle<Handler>, host: String) -> Self {
+        Self { handle, host, sftp: OnceCell::new() }
+    }
+
+    fn fail(&self, e: SshError, operation: &'static str) -> Error {
+        e.into_core(operation).with_host(&self.host)
+    }
+
+    async fn sftp(&self) -> Result<&SftpSession> {
+        self.sftp
+            .get_or_try_init(|| async {
+                let channel = self
+                    .handle
+                    .channel_open_session()
+                    .await
+                    .map_err(|source| self.fail(SshError::Protocol { what: "open sftp channel", source }, "sftp"))?;
+                channel
+                    .request_subsystem(true, "sftp")
+                    .await
+                    .map_err(|source| self.fail(SshError::Protocol { what: "start sftp subsystem", source }, "sftp"))?;
+                SftpSession::new(channel.into_stream())
+                    .await
+                    .map_err(|source| self.fail(SshError::Sftp { what: "start", path: String::new(), source }, "sftp"))
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl Transport for SshTransport {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { symlinks: true, file_modes: true, streaming_output: true }
+    }
+
+    async fn run(&self, command: &RemoteCommand, sink: &dyn OutputSink) -> Result<CommandOutput> {
+        let started = Instant::now();
+        let line = command.to_shell();
+        let mut channel = self
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|source| self.fail(SshError::Protocol { what: "open channel", source }, "run command"))?;
+        channel
+            .exec(true, line.as_bytes())
+            .await
+            .map_err(|source| self.fail(SshError::Protocol { what: "exec", source }, "run command"))?;
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        let mut status = ExitStatus::Unknown;
+        while let Some(msg) = channel.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => {
+                    sink.output(OutputStream::Stdout, &data);
+                    stdout.extend_from_slice(&data);
+                }
+                ChannelMsg::ExtendedData { data, ext: 1 } => {
+                    sink.output(OutputStream::Stderr, &data);
+                    stderr.extend_from_slice(&data);
+                }
+                ChannelMsg::ExitStatus { exit_status } => status = ExitStatus::Code(exit_status as i32),
+                ChannelMsg::ExitSignal { signal_name, .. } => status = ExitStatus::Signal(signal_static(&signal_name)),
+                _ => {}
+            }
+        }
+        tracing::debug!(host = %self.host, command = %line, millis = started.elapsed().as_millis() as u64, %status, "remote command");
+        Ok(CommandOutput { status, stdout, stderr })
+    }
+
+    async fn write_bundle(&self, dir: &str, bundle: &Bundle) -> Result<()> {
+        let started = Instant::now();
+        let sftp = self.sftp().await?;
+        upload::write_bundle(sftp, dir, bundle).await.map_err(|e| self.fail(e, "upload"))?;
+        tracing::debug!(host = %self.host, dir, files = bundle.entries.len(), millis = started.elapsed().as_millis() as u64, "bundle uploaded");
+        Ok(())
+    }
+
+    async fn close(&self) -> Result<()> {
+        if let Some(sftp) = self.sftp.get() {
+            let _ = sftp.close().await;
+        }
+        self.handle
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await
+            .map_err(|source| self.fail(SshError::Protocol { what: "disconnect", source }, "close"))
+    }
+}
+
+fn signal_static(sig: &russh::Sig) -> &'static str {
+    use russh::Sig::*;
+    match sig {
+        ABRT => "ABRT",
+        ALRM => "ALRM",
+        FPE => "FPE",
+        HUP => "HUP",
+        ILL => "ILL",
+        INT => "INT",
+        KILL => "KILL",
+        PIPE => "PIPE",
+        QUIT => "QUIT",
+        SEGV => "SEGV",
+        TERM => "TERM",
+        USR1 => "USR1",
+        Custom(_) => "other",
+    }
+}

@@ -1,0 +1,230 @@
+//! The SSH transport against a real OpenSSH server on 127.0.0.1.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use deeplo_core::config::Host;
+use deeplo_core::known_hosts::{HostKeyPolicy, KnownHosts};
+use deeplo_core::model::{CommitId, HostName};
+use deeplo_core::path::RelPath;
+use deeplo_core::transport::{Discard, OutputStream};
+use deeplo_core::{Bundle, BundleEntry, Connector, EntryKind, ErrorKind, ExitStatus, OutputSink, RemoteCommand};
+use deeplo_ssh::{SshConnector, SshOptions};
+use deeplo_testbed::{Sshd, SshdOptions, run};
+
+fn host(sshd_port: u16, user: &str) -> Host {
+    Host {
+        name: HostName::new("test-host").unwrap(),
+        address: "127.0.0.1".into(),
+        port: sshd_port,
+        user: user.into(),
+        deploy_dir: "/tmp".into(),
+        compose_command: None,
+        compose_project_prefix: None,
+    }
+}
+
+fn options(known_hosts: &Path, policy: HostKeyPolicy, key: Option<PathBuf>) -> SshOptions {
+    let mut o = SshOptions::new(KnownHosts::new(known_hosts, policy));
+    o.private_key = key;
+    o.agent_socket = None;
+    o.connect_timeout = Duration::from_secs(5);
+    o
+}
+
+#[derive(Default)]
+struct Collect(Mutex<Vec<(OutputStream, Vec<u8>)>>);
+
+impl OutputSink for Collect {
+    fn output(&self, stream: OutputStream, data: &[u8]) {
+        self.0.lock().unwrap().push((stream, data.to_vec()));
+    }
+}
+
+#[tokio::test]
+async fn commands_run_with_output_status_and_no_injection() {
+    let sshd = Sshd::start().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let connector = SshConnector::new(options(&tmp.path().join("kh"), HostKeyPolicy::AcceptNew, Some(sshd.client_key()))).unwrap();
+    let t = connector.connect(&host(sshd.port(), &sshd.user())).await.unwrap();
+
+    let sink = Collect::default();
+    let out = t.run(&RemoteCommand::script("echo out; echo err >&2; exit 3", Vec::<String>::new()), &sink).await.unwrap();
+    assert_eq!(out.status, ExitStatus::Code(3));
+    assert_eq!(out.stdout_str(), "out\n");
+    assert_eq!(out.stderr_str(), "err\n");
+    let streamed: Vec<OutputStream> = sink.0.lock().unwrap().iter().map(|(s, _)| *s).collect();
+    assert!(streamed.contains(&OutputStream::Stdout) && streamed.contains(&OutputStream::Stderr));
+
+    let marker = tmp.path().join("pwned");
+    let words = [
+        format!("$(touch {})", marker.display()),
+        format!("`touch {}`", marker.display()),
+        "it's \"quoted\"".into(),
+        "a b\nc".into(),
+        "; touch /tmp/x".into(),
+    ];
+    let out = t.run(&RemoteCommand::new("printf").arg("%s\\0").args(words.clone()), &Discard).await.unwrap();
+    assert!(out.status.success());
+    let got: Vec<String> = out.stdout_str().split('\0').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    assert_eq!(got, words);
+    assert!(!marker.exists(), "a metacharacter ran on the host");
+
+    // Several commands at once on one connection.
+    let started = Instant::now();
+    let sleep = RemoteCommand::new("sleep").arg("1");
+    let runs = (0..5).map(|_| t.run(&sleep, &Discard));
+    for r in futures::future::join_all(runs).await {
+        assert!(r.unwrap().status.success());
+    }
+    assert!(started.elapsed() < Duration::from_secs(4), "commands on one transport ran one after another");
+    t.close().await.unwrap();
+}
+
+fn file(path: &str, data: &str, executable: bool) -> BundleEntry {
+    BundleEntry { path: RelPath::new(path).unwrap(), kind: EntryKind::File { data: Bytes::from(data.to_owned()), executable } }
+}
+
+#[tokio::test]
+async fn bundles_keep_modes_links_and_odd_names() {
+    let sshd = Sshd::start().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let connector = SshConnector::new(options(&tmp.path().join("kh"), HostKeyPolicy::AcceptNew, Some(sshd.client_key()))).unwrap();
+    let t = connector.connect(&host(sshd.port(), &sshd.user())).await.unwrap();
+    let dest = tmp.path().join("deep/er/stage dir");
+    let odd = "conf/$(touch x) 'q'.txt";
+    let bundle = Bundle {
+        commit: CommitId::new("a".repeat(40)).unwrap(),
+        entries: vec![
+            file("compose.yml", "services: {}\n", false),
+            file("bin/run.sh", "#!/bin/sh\n", true),
+            file(odd, "odd\n", false),
+            BundleEntry { path: RelPath::new("link.yml").unwrap(), kind: EntryKind::Symlink { target: "compose.yml".into() } },
+        ],
+    };
+    t.write_bundle(dest.to_str().unwrap(), &bundle).await.unwrap();
+    // Again, over the existing files: replaced, not refused.
+    t.write_bundle(dest.to_str().unwrap(), &bundle).await.unwrap();
+
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &str| std::fs::metadata(dest.join(p)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode("bin/run.sh"), 0o755);
+    assert_eq!(mode("compose.yml"), 0o644);
+    assert_eq!(std::fs::read_to_string(dest.join(odd)).unwrap(), "odd\n");
+    assert_eq!(std::fs::read_link(dest.join("link.yml")).unwrap(), PathBuf::from("compose.yml"));
+    assert!(!dest.join("conf/x").exists() && !Path::new("x").exists());
+}
+
+#[tokio::test]
+async fn host_keys_are_learned_then_enforced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let kh = tmp.path().join("known_hosts");
+    let mut sshd = Sshd::start().unwrap();
+    let port = sshd.port();
+    let key = tmp.path().join("client_key");
+    std::fs::copy(sshd.client_key(), &key).unwrap();
+    let client_pub = std::fs::read_to_string(format!("{}.pub", sshd.client_key().display())).unwrap();
+
+    // strict with nothing recorded: refused.
+    let strict = SshConnector::new(options(&kh, HostKeyPolicy::Strict, Some(key.clone()))).unwrap();
+    let err = strict.connect(&host(port, &sshd.user())).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::HostKey, "{err}");
+    assert!(!kh.exists(), "strict recorded a key");
+
+    // accept-new records it, and the next connection finds it known.
+    let accept = SshConnector::new(options(&kh, HostKeyPolicy::AcceptNew, Some(key.clone()))).unwrap();
+    accept.connect(&host(port, &sshd.user())).await.unwrap();
+    let recorded = std::fs::read_to_string(&kh).unwrap();
+    assert_eq!(recorded.trim(), sshd.known_hosts_line().unwrap());
+    accept.connect(&host(port, &sshd.user())).await.unwrap();
+    strict.connect(&host(port, &sshd.user())).await.unwrap();
+
+    // Same address, new host key: refused with the fingerprint and the file to edit.
+    sshd.stop();
+    let imposter = Sshd::start_with(SshdOptions { port: Some(port), authorized_keys: vec![client_pub], ..Default::default() }).unwrap();
+    let err = accept.connect(&host(port, &imposter.user())).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::HostKey, "{err}");
+    let msg = err.to_string();
+    let offered = deeplo_core::known_hosts::HostKey::from_openssh(&imposter.host_public_key().unwrap()).unwrap();
+    assert!(msg.contains(&format!("[127.0.0.1]:{port}")), "{msg}");
+    assert!(msg.contains(&offered.fingerprint()), "{msg}");
+    assert!(msg.contains(&kh.display().to_string()), "{msg}");
+    assert_eq!(std::fs::read_to_string(&kh).unwrap(), recorded, "the changed key was recorded");
+}
+
+fn keygen(path: &Path, kind: &str, passphrase: &str) {
+    let mut cmd = Command::new("ssh-keygen");
+    cmd.args(["-q", "-t", kind, "-N", passphrase, "-f"]).arg(path);
+    if kind == "rsa" {
+        cmd.args(["-b", "2048"]);
+    }
+    run(&mut cmd).unwrap();
+}
+
+#[tokio::test]
+async fn ecdsa_rsa_encrypted_and_agent_keys_authenticate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = [("ecdsa", ""), ("rsa", ""), ("ed25519", "correct horse")];
+    let mut pubs = Vec::new();
+    for (kind, pass) in keys {
+        keygen(&tmp.path().join(kind), kind, pass);
+        pubs.push(std::fs::read_to_string(tmp.path().join(format!("{kind}.pub"))).unwrap());
+    }
+    keygen(&tmp.path().join("agent_key"), "ed25519", "");
+    pubs.push(std::fs::read_to_string(tmp.path().join("agent_key.pub")).unwrap());
+    let sshd = Sshd::start_with(SshdOptions { authorized_keys: pubs, ..Default::default() }).unwrap();
+    let h = host(sshd.port(), &sshd.user());
+    let kh = tmp.path().join("kh");
+
+    for kind in ["ecdsa", "rsa"] {
+        let c = SshConnector::new(options(&kh, HostKeyPolicy::AcceptNew, Some(tmp.path().join(kind)))).unwrap();
+        let t = c.connect(&h).await.unwrap_or_else(|e| panic!("{kind}: {e}"));
+        assert!(t.run(&RemoteCommand::new("true"), &Discard).await.unwrap().status.success());
+    }
+
+    // An encrypted key needs its passphrase file; a wrong one fails up front, naming the key.
+    let mut o = options(&kh, HostKeyPolicy::AcceptNew, Some(tmp.path().join("ed25519")));
+    std::fs::write(tmp.path().join("pass"), "correct horse\n").unwrap();
+    std::fs::write(tmp.path().join("wrong"), "wrong\n").unwrap();
+    o.passphrase_file = Some(tmp.path().join("wrong"));
+    let err = SshConnector::new(o.clone()).unwrap_err();
+    assert!(err.to_string().contains(&tmp.path().join("ed25519").display().to_string()), "{err}");
+    o.passphrase_file = Some(tmp.path().join("pass"));
+    SshConnector::new(o).unwrap().connect(&h).await.unwrap();
+
+    // ssh-agent.
+    let sock = tmp.path().join("agent.sock");
+    let mut agent = Command::new("ssh-agent").arg("-D").arg("-a").arg(&sock).stdout(std::process::Stdio::null()).spawn().unwrap();
+    for _ in 0..100 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    run(Command::new("ssh-add").arg(tmp.path().join("agent_key")).env("SSH_AUTH_SOCK", &sock)).unwrap();
+    let mut o = options(&kh, HostKeyPolicy::AcceptNew, None);
+    o.agent_socket = Some(sock.clone());
+    let result = SshConnector::new(o).unwrap().connect(&h).await;
+    let _ = agent.kill();
+    result.unwrap();
+
+    // No key at all: refused, saying what to set.
+    let err = SshConnector::new(options(&kh, HostKeyPolicy::AcceptNew, None)).unwrap().connect(&h).await.unwrap_err();
+    assert!(err.to_string().contains("DEEPLO_SSH_PRIVATE_KEY_FILE"), "{err}");
+}
+
+#[tokio::test]
+async fn a_closed_port_is_unreachable_and_named() {
+    let port = deeplo_testbed::free_port().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let c = SshConnector::new(options(&tmp.path().join("kh"), HostKeyPolicy::AcceptNew, None)).unwrap();
+    let started = Instant::now();
+    let err = c.connect(&host(port, "root")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unreachable, "{err}");
+    assert!(err.is_temporary());
+    assert!(err.to_string().contains("test-host") && err.to_string().contains(&port.to_string()), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
