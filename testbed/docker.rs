@@ -10,7 +10,9 @@ use crate::run;
 /// Fails with instructions when the engine or Compose v2 is missing.
 pub fn require_engine() -> anyhow::Result<()> {
     if run(Command::new("docker").arg("info")).is_err() {
-        bail!("the Docker engine is not reachable: run `bash .ci/install-deps` (it starts dockerd), or start dockerd yourself");
+        bail!(
+            "the Docker engine is not reachable: run `bash .ci/install-deps` (it starts dockerd), or start dockerd yourself"
+        );
     }
     if run(Command::new("docker").args(["compose", "version"])).is_err() {
         bail!("Docker Compose v2 is missing: run `bash .ci/install-deps` (it installs the compose CLI plugin)");
@@ -23,13 +25,16 @@ pub fn busybox_path() -> anyhow::Result<&'static Path> {
     let path = Path::new("/bin/busybox");
     let ok = run(Command::new(path).arg("--list")).is_ok_and(|list| list.lines().any(|l| l == "httpd"));
     if !ok {
-        bail!("a static busybox with httpd is needed at /bin/busybox: run `bash .ci/install-deps` (apt-get install busybox-static)");
+        bail!(
+            "a static busybox with httpd is needed at /bin/busybox: run `bash .ci/install-deps` (apt-get install busybox-static)"
+        );
     }
     Ok(path)
 }
 
 /// A Dockerfile that gives a `FROM scratch` image a shell, `httpd` and `wget`.
-pub const BUSYBOX_DOCKERFILE: &str = "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n";
+pub const BUSYBOX_DOCKERFILE: &str =
+    "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n";
 
 /// Writes a build context for the busybox base image into `dir` (the Dockerfile and the binary).
 pub fn write_busybox_context(dir: &Path) -> anyhow::Result<()> {
@@ -53,8 +58,10 @@ pub fn build_busybox_image(tag: &str, docker_host: Option<&str>) -> anyhow::Resu
 
 /// Removes every container of a compose project (cleanup after a test).
 pub fn remove_project(project: &str) {
-    let ids = run(Command::new("docker").args(["ps", "-aq", "--filter"]).arg(format!("label=com.docker.compose.project={project}")))
-        .unwrap_or_default();
+    let ids = run(Command::new("docker")
+        .args(["ps", "-aq", "--filter"])
+        .arg(format!("label=com.docker.compose.project={project}")))
+    .unwrap_or_default();
     let ids: Vec<&str> = ids.split_whitespace().collect();
     if !ids.is_empty() {
         let _ = run(Command::new("docker").args(["rm", "-f"]).args(&ids));

@@ -24,12 +24,7 @@ pub struct SshdOptions {
 
 impl Default for SshdOptions {
     fn default() -> Self {
-        Self {
-            port: None,
-            host_key_type: "ed25519".into(),
-            set_env: Vec::new(),
-            authorized_keys: Vec::new(),
-        }
+        Self { port: None, host_key_type: "ed25519".into(), set_env: Vec::new(), authorized_keys: Vec::new() }
     }
 }
 

@@ -24,7 +24,12 @@ fn repo_entry(url: &str) -> Repo {
 fn source(dir: &std::path::Path, policy: HostKeyPolicy, key: Option<std::path::PathBuf>) -> GitSource {
     GitSource::new(
         dir.join("repos"),
-        GitAuth { private_key: key, passphrase: None, known_hosts: KnownHosts::new(dir.join("known_hosts"), policy), https_token: None },
+        GitAuth {
+            private_key: key,
+            passphrase: None,
+            known_hosts: KnownHosts::new(dir.join("known_hosts"), policy),
+            https_token: None,
+        },
     )
 }
 
@@ -100,15 +105,23 @@ async fn bundles_keep_modes_and_symlinks_and_nothing_else() {
     let subdir = rel("deploy");
     let required = [rel("compose.yml")];
     let extra = [rel("conf"), rel("run.sh"), rel("link.conf")];
-    let bundle = src.bundle(&repo, &id(&first), BundleRequest { subdir: &subdir, required: &required, extra: &extra }).await.unwrap();
+    let bundle = src
+        .bundle(&repo, &id(&first), BundleRequest { subdir: &subdir, required: &required, extra: &extra })
+        .await
+        .unwrap();
     let paths: Vec<&str> = bundle.entries.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(paths, ["compose.yml", "conf/a.conf", "conf/nested/b.conf", "link.conf", "run.sh"]);
     assert!(matches!(&bundle.get("run.sh").unwrap().kind, EntryKind::File { executable: true, .. }));
-    assert!(matches!(&bundle.get("compose.yml").unwrap().kind, EntryKind::File { executable: false, data } if &data[..] == b"services: {}\n"));
+    assert!(
+        matches!(&bundle.get("compose.yml").unwrap().kind, EntryKind::File { executable: false, data } if &data[..] == b"services: {}\n")
+    );
     assert_eq!(bundle.get("link.conf").unwrap().kind, EntryKind::Symlink { target: "conf/a.conf".into() });
 
     let missing = [rel("nope.yml")];
-    let err = src.bundle(&repo, &id(&first), BundleRequest { subdir: &subdir, required: &missing, extra: &[] }).await.unwrap_err();
+    let err = src
+        .bundle(&repo, &id(&first), BundleRequest { subdir: &subdir, required: &missing, extra: &[] })
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert_eq!(err.message(), format!("deploy/nope.yml not found at {}", &first[..8]));
 }
@@ -125,7 +138,11 @@ async fn a_symlink_out_of_the_project_is_refused() {
     src.fetch(&repo, None).await.unwrap();
     let subdir = rel("deploy");
     let err = src
-        .bundle(&repo, &id(&sha), BundleRequest { subdir: &subdir, required: &[rel("compose.yml")], extra: &[rel("evil")] })
+        .bundle(
+            &repo,
+            &id(&sha),
+            BundleRequest { subdir: &subdir, required: &[rel("compose.yml")], extra: &[rel("evil")] },
+        )
         .await
         .unwrap_err();
     assert!(err.message().contains("symlink evil points to \"../../etc/passwd\""), "{err}");
@@ -136,7 +153,8 @@ async fn ssh_remote_with_host_key_checks() {
     let tmp = tempfile::tempdir().unwrap();
     let (work, first) = project_repo(tmp.path());
     let bare = tmp.path().join("served.git");
-    deeplo_testbed::run(std::process::Command::new("git").args(["clone", "-q", "--bare"]).arg(work.path()).arg(&bare)).unwrap();
+    deeplo_testbed::run(std::process::Command::new("git").args(["clone", "-q", "--bare"]).arg(work.path()).arg(&bare))
+        .unwrap();
 
     let mut sshd = Sshd::start().unwrap();
     let port = sshd.port();
@@ -162,7 +180,9 @@ async fn ssh_remote_with_host_key_checks() {
     std::fs::copy(&key, &key_copy).unwrap();
     let client_pub = std::fs::read_to_string(format!("{}.pub", key.display())).unwrap();
     sshd.stop();
-    let _imposter = Sshd::start_with(SshdOptions { port: Some(port), authorized_keys: vec![client_pub], ..Default::default() }).unwrap();
+    let _imposter =
+        Sshd::start_with(SshdOptions { port: Some(port), authorized_keys: vec![client_pub], ..Default::default() })
+            .unwrap();
     let src = source(&state, HostKeyPolicy::AcceptNew, Some(key_copy));
     let err = src.head(&repo).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::HostKey, "{err}");

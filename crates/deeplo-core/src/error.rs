@@ -132,7 +132,8 @@ pub struct Error {
     kind: ErrorKind,
     operation: &'static str,
     message: String,
-    context: ErrorContext,
+    /// Boxed and absent when empty, so that `Result<T, Error>` stays small.
+    context: Option<Box<ErrorContext>>,
     temporary: bool,
     source: Option<BoxError>,
 }
@@ -147,7 +148,7 @@ impl Error {
             kind,
             operation,
             message: message.into(),
-            context: ErrorContext::default(),
+            context: None,
             temporary: kind.is_temporary_by_default(),
             source: None,
         }
@@ -159,27 +160,27 @@ impl Error {
     }
 
     pub fn with_project(mut self, project: impl fmt::Display) -> Self {
-        self.context.project.get_or_insert_with(|| project.to_string());
+        self.context_mut().project.get_or_insert_with(|| project.to_string());
         self
     }
 
     pub fn with_host(mut self, host: impl fmt::Display) -> Self {
-        self.context.host.get_or_insert_with(|| host.to_string());
+        self.context_mut().host.get_or_insert_with(|| host.to_string());
         self
     }
 
     pub fn with_repo(mut self, repo: impl fmt::Display) -> Self {
-        self.context.repo.get_or_insert_with(|| repo.to_string());
+        self.context_mut().repo.get_or_insert_with(|| repo.to_string());
         self
     }
 
     pub fn with_step(mut self, step: impl fmt::Display) -> Self {
-        self.context.step.get_or_insert_with(|| step.to_string());
+        self.context_mut().step.get_or_insert_with(|| step.to_string());
         self
     }
 
     pub fn with_path(mut self, path: impl fmt::Display) -> Self {
-        self.context.path.get_or_insert_with(|| path.to_string());
+        self.context_mut().path.get_or_insert_with(|| path.to_string());
         self
     }
 
@@ -203,7 +204,12 @@ impl Error {
     }
 
     pub fn context(&self) -> &ErrorContext {
-        &self.context
+        static EMPTY: ErrorContext = ErrorContext { project: None, host: None, repo: None, step: None, path: None };
+        self.context.as_deref().unwrap_or(&EMPTY)
+    }
+
+    fn context_mut(&mut self) -> &mut ErrorContext {
+        self.context.get_or_insert_with(Box::default)
     }
 
     /// Whether trying the same operation again may succeed.
@@ -213,11 +219,7 @@ impl Error {
 
     /// Shorthand for an I/O error on a local path.
     pub fn io(operation: &'static str, path: impl fmt::Display, err: std::io::Error) -> Self {
-        let kind = if err.kind() == std::io::ErrorKind::NotFound {
-            ErrorKind::NotFound
-        } else {
-            ErrorKind::Io
-        };
+        let kind = if err.kind() == std::io::ErrorKind::NotFound { ErrorKind::NotFound } else { ErrorKind::Io };
         let path = path.to_string();
         Self::new(kind, operation, format!("{path}: {err}")).with_source(err)
     }
@@ -225,8 +227,8 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if !self.context.is_empty() {
-            write!(f, "[{}] ", self.context)?;
+        if !self.context().is_empty() {
+            write!(f, "[{}] ", self.context())?;
         }
         write!(f, "{}: {}", self.operation, self.message)?;
         // The source is shown when the message does not already carry it.
@@ -246,7 +248,7 @@ impl fmt::Debug for Error {
             .field("kind", &self.kind)
             .field("operation", &self.operation)
             .field("message", &self.message)
-            .field("context", &self.context)
+            .field("context", self.context())
             .field("temporary", &self.temporary)
             .field("source", &self.source.as_ref().map(|s| s.to_string()))
             .finish()
@@ -270,10 +272,7 @@ mod tests {
             .with_source(io)
             .with_host("web-1")
             .with_step("stage");
-        assert_eq!(
-            err.to_string(),
-            "[step stage, host \"web-1\"] write record: could not write: disk full"
-        );
+        assert_eq!(err.to_string(), "[step stage, host \"web-1\"] write record: could not write: disk full");
         assert!(!err.is_temporary());
         let err = Error::new(ErrorKind::Unreachable, "connect", "refused");
         assert!(err.is_temporary());

@@ -77,11 +77,15 @@ impl HostKey {
     pub fn from_openssh(line: &str) -> Result<Self> {
         let mut parts = line.split_whitespace();
         let (Some(algorithm), Some(data)) = (parts.next(), parts.next()) else {
-            return Err(Error::new(ErrorKind::InvalidInput, "read host key", format!("not a public key line: {line:?}")));
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "read host key",
+                format!("not a public key line: {line:?}"),
+            ));
         };
-        let blob = STANDARD
-            .decode(data)
-            .map_err(|e| Error::new(ErrorKind::InvalidInput, "read host key", format!("bad base64 in public key: {e}")))?;
+        let blob = STANDARD.decode(data).map_err(|e| {
+            Error::new(ErrorKind::InvalidInput, "read host key", format!("bad base64 in public key: {e}"))
+        })?;
         Ok(Self { algorithm: algorithm.to_owned(), blob })
     }
 
@@ -181,7 +185,9 @@ impl KnownHosts {
             ));
         }
         match self.policy {
-            HostKeyPolicy::Strict => Err(self.refusal(&shown, key, "the host is not in known_hosts and the policy is strict")),
+            HostKeyPolicy::Strict => {
+                Err(self.refusal(&shown, key, "the host is not in known_hosts and the policy is strict"))
+            }
             HostKeyPolicy::AcceptNew => {
                 self.learn(host, port, key)?;
                 Ok(Verdict::Learned)
@@ -207,7 +213,8 @@ impl KnownHosts {
     /// Appends a line for the host, under an exclusive lock, unless another process just did.
     fn learn(&self, host: &str, port: u16, key: &HostKey) -> Result<()> {
         if let Some(parent) = self.path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io("create known_hosts directory", parent.display(), e))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::io("create known_hosts directory", parent.display(), e))?;
         }
         let mut options = std::fs::OpenOptions::new();
         options.create(true).append(true).read(true);

@@ -49,11 +49,11 @@ pub mod store;
 pub mod transport;
 
 pub use engine::{DeployRequest, Engine, EngineBuilder};
+pub use error::{Error, ErrorContext, ErrorKind, Result};
 #[cfg(feature = "git")]
 pub use git::GitSource;
-pub use error::{Error, ErrorContext, ErrorKind, Result};
-pub use secret::{Redactor, Secret};
 pub use notify::{DeployEvent, DeployEventKind, Notifier};
+pub use secret::{Redactor, Secret};
 pub use source::{Bundle, BundleEntry, BundleRequest, EntryKind, Source};
 pub use store::{FileStore, HistoryQuery, Store};
 pub use transport::{Capabilities, CommandOutput, Connector, ExitStatus, OutputSink, RemoteCommand, Transport};

@@ -74,10 +74,7 @@ impl RelPath {
         if self.0 == base.0 {
             return Some(RelPath::root());
         }
-        self.0
-            .strip_prefix(&base.0)
-            .and_then(|rest| rest.strip_prefix('/'))
-            .map(|rest| RelPath(rest.to_owned()))
+        self.0.strip_prefix(&base.0).and_then(|rest| rest.strip_prefix('/')).map(|rest| RelPath(rest.to_owned()))
     }
 
     /// Whether `self` is `base` or lies under it.

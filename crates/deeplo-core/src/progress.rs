@@ -22,7 +22,16 @@ pub struct Progress {
 pub enum ProgressEvent {
     /// Accepted and waiting for the scheduler.
     Queued,
-    StepStarted { step: String },
-    StepFinished { step: String, outcome: StepOutcome, duration_ms: u64 },
-    Finished { status: DeployStatus, error: Option<String> },
+    StepStarted {
+        step: String,
+    },
+    StepFinished {
+        step: String,
+        outcome: StepOutcome,
+        duration_ms: u64,
+    },
+    Finished {
+        status: DeployStatus,
+        error: Option<String>,
+    },
 }

@@ -15,7 +15,8 @@ impl Secret {
 
     /// Reads a secret from a file, trimming surrounding whitespace (a trailing newline).
     pub fn from_file(path: &std::path::Path) -> crate::Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| crate::Error::io("read secret file", path.display(), e))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| crate::Error::io("read secret file", path.display(), e))?;
         let value = text.trim();
         if value.is_empty() {
             return Err(crate::Error::new(

@@ -47,11 +47,7 @@ impl RemoteCommand {
 
     /// The command as one line for a POSIX shell, every word quoted as needed.
     pub fn to_shell(&self) -> String {
-        std::iter::once(&self.program)
-            .chain(&self.args)
-            .map(|w| shell_quote(w))
-            .collect::<Vec<_>>()
-            .join(" ")
+        std::iter::once(&self.program).chain(&self.args).map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ")
     }
 }
 
@@ -71,14 +67,10 @@ impl fmt::Debug for RemoteCommand {
 /// anything else is wrapped in single quotes (a single quote becomes `'\''`).
 pub fn shell_quote(word: &str) -> Cow<'_, str> {
     let safe = !word.is_empty()
-        && word
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/' | b':' | b'=' | b'@' | b',' | b'+'));
-    if safe {
-        Cow::Borrowed(word)
-    } else {
-        Cow::Owned(format!("'{}'", word.replace('\'', "'\\''")))
-    }
+        && word.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/' | b':' | b'=' | b'@' | b',' | b'+')
+        });
+    if safe { Cow::Borrowed(word) } else { Cow::Owned(format!("'{}'", word.replace('\'', "'\\''"))) }
 }
 
 /// Which output stream a chunk came from.
@@ -146,11 +138,8 @@ impl CommandOutput {
 
     /// The last non-empty lines of stderr (or stdout), for error messages.
     pub fn tail(&self, lines: usize) -> String {
-        let text = if self.stderr.iter().any(|b| !b.is_ascii_whitespace()) {
-            self.stderr_str()
-        } else {
-            self.stdout_str()
-        };
+        let text =
+            if self.stderr.iter().any(|b| !b.is_ascii_whitespace()) { self.stderr_str() } else { self.stdout_str() };
         let kept: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
         kept[kept.len().saturating_sub(lines)..].join("\n")
     }
@@ -231,7 +220,8 @@ mod tests {
 
     #[test]
     fn quoted_words_survive_a_real_shell() {
-        let words = ["plain", "a b", "$(touch /tmp/deeplo-never)", "it's", "\"q\"", "back\\slash", "new\nline", "*", ""];
+        let words =
+            ["plain", "a b", "$(touch /tmp/deeplo-never)", "it's", "\"q\"", "back\\slash", "new\nline", "*", ""];
         let cmd = RemoteCommand::new("printf").arg("%s\\0").args(words);
         let out = std::process::Command::new("sh").arg("-c").arg(cmd.to_shell()).output().unwrap();
         let got: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().split('\0').collect();
@@ -246,11 +236,8 @@ mod tests {
 
     #[test]
     fn tail_prefers_stderr() {
-        let out = CommandOutput {
-            status: ExitStatus::Code(1),
-            stdout: b"out\n".to_vec(),
-            stderr: b"a\n\nb\nc\n".to_vec(),
-        };
+        let out =
+            CommandOutput { status: ExitStatus::Code(1), stdout: b"out\n".to_vec(), stderr: b"a\n\nb\nc\n".to_vec() };
         assert_eq!(out.tail(2), "b\nc");
     }
 }

@@ -60,10 +60,10 @@ pub(crate) async fn authenticate(
                 for identity in identities {
                     let AgentIdentity::PublicKey { key, .. } = identity else { continue };
                     let hash = handle.best_supported_rsa_hash().await.ok().flatten().flatten();
-                    if let Ok(result) = handle.authenticate_publickey_with(user, key, hash, &mut client).await {
-                        if result.success() {
-                            return Ok(());
-                        }
+                    if let Ok(result) = handle.authenticate_publickey_with(user, key, hash, &mut client).await
+                        && result.success()
+                    {
+                        return Ok(());
                     }
                 }
                 tried.push(format!("{count} ssh-agent key(s)"));

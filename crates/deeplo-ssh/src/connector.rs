@@ -31,7 +31,9 @@ impl SshConnector {
     /// error here, naming the file, not at the first deploy.
     pub fn new(options: SshOptions) -> Result<Self> {
         let key = match &options.private_key {
-            Some(path) => Some(auth::load_key(path, options.passphrase_file.as_deref()).map_err(|e| e.into_core("load SSH key"))?),
+            Some(path) => Some(
+                auth::load_key(path, options.passphrase_file.as_deref()).map_err(|e| e.into_core("load SSH key"))?,
+            ),
             None => None,
         };
         Ok(Self { options, key })
@@ -85,4 +87,3 @@ impl Connector for SshConnector {
         Ok(Box::new(SshTransport::new(handle, host.name.to_string())))
     }
 }
-

@@ -29,12 +29,21 @@ impl russh::client::Handler for Handler {
             return Ok(self.refuse(Error::new(
                 ErrorKind::HostKey,
                 "verify host key",
-                format!("{} presented a host certificate; deeplo checks plain host keys against known_hosts only", self.host),
+                format!(
+                    "{} presented a host certificate; deeplo checks plain host keys against known_hosts only",
+                    self.host
+                ),
             )));
         };
         let blob = match key.to_bytes() {
             Ok(blob) => blob,
-            Err(e) => return Ok(self.refuse(Error::new(ErrorKind::HostKey, "verify host key", format!("unreadable host key: {e}")))),
+            Err(e) => {
+                return Ok(self.refuse(Error::new(
+                    ErrorKind::HostKey,
+                    "verify host key",
+                    format!("unreadable host key: {e}"),
+                )));
+            }
         };
         let verdict = HostKey::from_blob(blob).and_then(|k| self.known_hosts.verify(&self.host, self.port, &k));
         match verdict {

@@ -3,10 +3,10 @@
 use std::time::Instant;
 
 use async_trait::async_trait;
+use deeplo_core::transport::OutputStream;
 use deeplo_core::{
     Bundle, Capabilities, CommandOutput, Error, ExitStatus, OutputSink, RemoteCommand, Result, Transport,
 };
-use deeplo_core::transport::OutputStream;
 use russh::ChannelMsg;
 use russh::client::Handle;
 use russh_sftp::client::SftpSession;
@@ -41,11 +41,10 @@ impl SshTransport {
     async fn sftp(&self) -> Result<&SftpSession> {
         self.sftp
             .get_or_try_init(|| async {
-                let channel = self
-                    .handle
-                    .channel_open_session()
-                    .await
-                    .map_err(|source| self.fail(SshError::Protocol { what: "open sftp channel", source }, "sftp"))?;
+                let channel =
+                    self.handle.channel_open_session().await.map_err(|source| {
+                        self.fail(SshError::Protocol { what: "open sftp channel", source }, "sftp")
+                    })?;
                 channel
                     .request_subsystem(true, "sftp")
                     .await

@@ -27,9 +27,11 @@ pub(crate) async fn write_bundle(sftp: &SftpSession, dir: &str, bundle: &Bundle)
                     let _ = sftp.remove_file(path.clone()).await;
                     // OpenSSH's sftp-server takes the two paths of SSH_FXP_SYMLINK in the
                     // opposite order from the draft, so the target goes first here.
-                    sftp.symlink(target.clone(), path.clone())
-                        .await
-                        .map_err(|source| SshError::Sftp { what: "symlink", path, source })
+                    sftp.symlink(target.clone(), path.clone()).await.map_err(|source| SshError::Sftp {
+                        what: "symlink",
+                        path,
+                        source,
+                    })
                 }
             }
         })
@@ -55,12 +57,10 @@ async fn write_file(sftp: &SftpSession, path: &str, data: &[u8], executable: boo
 async fn mkdir(sftp: &SftpSession, path: &str) -> Result<(), SshError> {
     match sftp.create_dir(path).await {
         Ok(()) => Ok(()),
-        Err(SftpError::Status(s)) if s.status_code == StatusCode::Failure => {
-            match sftp.metadata(path).await {
-                Ok(m) if m.is_dir() => Ok(()),
-                _ => Err(SshError::Sftp { what: "mkdir", path: path.to_owned(), source: SftpError::Status(s) }),
-            }
-        }
+        Err(SftpError::Status(s)) if s.status_code == StatusCode::Failure => match sftp.metadata(path).await {
+            Ok(m) if m.is_dir() => Ok(()),
+            _ => Err(SshError::Sftp { what: "mkdir", path: path.to_owned(), source: SftpError::Status(s) }),
+        },
         Err(source) => Err(SshError::Sftp { what: "mkdir", path: path.to_owned(), source }),
     }
 }
@@ -80,4 +80,3 @@ async fn mkdir_p(sftp: &SftpSession, path: &str) -> Result<(), SshError> {
     }
     Ok(())
 }
-

@@ -48,11 +48,13 @@ impl OutputSink for Collect {
 async fn commands_run_with_output_status_and_no_injection() {
     let sshd = Sshd::start().unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let connector = SshConnector::new(options(&tmp.path().join("kh"), HostKeyPolicy::AcceptNew, Some(sshd.client_key()))).unwrap();
+    let connector =
+        SshConnector::new(options(&tmp.path().join("kh"), HostKeyPolicy::AcceptNew, Some(sshd.client_key()))).unwrap();
     let t = connector.connect(&host(sshd.port(), &sshd.user())).await.unwrap();
 
     let sink = Collect::default();
-    let out = t.run(&RemoteCommand::script("echo out; echo err >&2; exit 3", Vec::<String>::new()), &sink).await.unwrap();
+    let out =
+        t.run(&RemoteCommand::script("echo out; echo err >&2; exit 3", Vec::<String>::new()), &sink).await.unwrap();
     assert_eq!(out.status, ExitStatus::Code(3));
     assert_eq!(out.stdout_str(), "out\n");
     assert_eq!(out.stderr_str(), "err\n");
@@ -85,14 +87,18 @@ async fn commands_run_with_output_status_and_no_injection() {
 }
 
 fn file(path: &str, data: &str, executable: bool) -> BundleEntry {
-    BundleEntry { path: RelPath::new(path).unwrap(), kind: EntryKind::File { data: Bytes::from(data.to_owned()), executable } }
+    BundleEntry {
+        path: RelPath::new(path).unwrap(),
+        kind: EntryKind::File { data: Bytes::from(data.to_owned()), executable },
+    }
 }
 
 #[tokio::test]
 async fn bundles_keep_modes_links_and_odd_names() {
     let sshd = Sshd::start().unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let connector = SshConnector::new(options(&tmp.path().join("kh"), HostKeyPolicy::AcceptNew, Some(sshd.client_key()))).unwrap();
+    let connector =
+        SshConnector::new(options(&tmp.path().join("kh"), HostKeyPolicy::AcceptNew, Some(sshd.client_key()))).unwrap();
     let t = connector.connect(&host(sshd.port(), &sshd.user())).await.unwrap();
     let dest = tmp.path().join("deep/er/stage dir");
     let odd = "conf/$(touch x) 'q'.txt";
@@ -102,7 +108,10 @@ async fn bundles_keep_modes_links_and_odd_names() {
             file("compose.yml", "services: {}\n", false),
             file("bin/run.sh", "#!/bin/sh\n", true),
             file(odd, "odd\n", false),
-            BundleEntry { path: RelPath::new("link.yml").unwrap(), kind: EntryKind::Symlink { target: "compose.yml".into() } },
+            BundleEntry {
+                path: RelPath::new("link.yml").unwrap(),
+                kind: EntryKind::Symlink { target: "compose.yml".into() },
+            },
         ],
     };
     t.write_bundle(dest.to_str().unwrap(), &bundle).await.unwrap();
@@ -144,7 +153,9 @@ async fn host_keys_are_learned_then_enforced() {
 
     // Same address, new host key: refused with the fingerprint and the file to edit.
     sshd.stop();
-    let imposter = Sshd::start_with(SshdOptions { port: Some(port), authorized_keys: vec![client_pub], ..Default::default() }).unwrap();
+    let imposter =
+        Sshd::start_with(SshdOptions { port: Some(port), authorized_keys: vec![client_pub], ..Default::default() })
+            .unwrap();
     let err = accept.connect(&host(port, &imposter.user())).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::HostKey, "{err}");
     let msg = err.to_string();
@@ -197,7 +208,8 @@ async fn ecdsa_rsa_encrypted_and_agent_keys_authenticate() {
 
     // ssh-agent.
     let sock = tmp.path().join("agent.sock");
-    let mut agent = Command::new("ssh-agent").arg("-D").arg("-a").arg(&sock).stdout(std::process::Stdio::null()).spawn().unwrap();
+    let mut agent =
+        Command::new("ssh-agent").arg("-D").arg("-a").arg(&sock).stdout(std::process::Stdio::null()).spawn().unwrap();
     for _ in 0..100 {
         if sock.exists() {
             break;

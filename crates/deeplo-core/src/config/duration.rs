@@ -27,9 +27,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Ok(Duration::ZERO);
     }
     if body.is_empty() {
-        return Err(format!(
-            "invalid duration {s:?}: expected a number and a unit ({UNITS}), such as \"30s\""
-        ));
+        return Err(format!("invalid duration {s:?}: expected a number and a unit ({UNITS}), such as \"30s\""));
     }
     let mut total: u128 = 0;
     let mut rest = body;
@@ -39,9 +37,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         rest = tail;
     }
     if total > MAX_NANOS {
-        return Err(format!(
-            "invalid duration {s:?}: longer than the maximum of about 292 years"
-        ));
+        return Err(format!("invalid duration {s:?}: longer than the maximum of about 292 years"));
     }
     if negative && total > 0 {
         return Err(format!("invalid duration {s:?}: must not be negative"));
@@ -62,31 +58,19 @@ fn component<'a>(rest: &'a str, whole: &str) -> Result<(u128, &'a str), String> 
         (frac_digits, tail) = after_dot.split_at(frac_len);
     }
     if int_digits.is_empty() && frac_digits.is_empty() {
-        return Err(format!(
-            "invalid duration {whole:?}: expected a number and a unit ({UNITS}), such as \"30s\""
-        ));
+        return Err(format!("invalid duration {whole:?}: expected a number and a unit ({UNITS}), such as \"30s\""));
     }
-    let unit_len = tail
-        .find(|c: char| c == '.' || c.is_ascii_digit())
-        .unwrap_or(tail.len());
+    let unit_len = tail.find(|c: char| c == '.' || c.is_ascii_digit()).unwrap_or(tail.len());
     let (unit, tail) = tail.split_at(unit_len);
     if unit.is_empty() {
-        return Err(format!(
-            "invalid duration {whole:?}: a unit is required ({UNITS}), such as \"{int_digits}s\""
-        ));
+        return Err(format!("invalid duration {whole:?}: a unit is required ({UNITS}), such as \"{int_digits}s\""));
     }
     let Some(scale) = unit_nanos(unit) else {
-        return Err(format!(
-            "invalid duration {whole:?}: unknown unit {unit:?}; use {UNITS}"
-        ));
+        return Err(format!("invalid duration {whole:?}: unknown unit {unit:?}; use {UNITS}"));
     };
     // Digits past 30 cannot change a value that must fit in i64 nanoseconds except by
     // overflowing it, so they saturate.
-    let int: u128 = if int_digits.len() > 30 {
-        u128::MAX
-    } else {
-        int_digits.parse().unwrap_or(0)
-    };
+    let int: u128 = if int_digits.len() > 30 { u128::MAX } else { int_digits.parse().unwrap_or(0) };
     let mut nanos = int.saturating_mul(scale);
     // Fraction digits beyond 18 are below a nanosecond even for hours: drop them.
     let frac_digits = &frac_digits[..frac_digits.len().min(18)];
@@ -160,19 +144,13 @@ mod tests {
             ("--5s", "expected a number and a unit"),
             ("abc", "expected a number and a unit"),
             ("3000000h", "longer than the maximum"),
-            (
-                "99999999999999999999999999999999999h",
-                "longer than the maximum",
-            ),
+            ("99999999999999999999999999999999999h", "longer than the maximum"),
             ("1s ", "unknown unit \"s \""),
         ];
         for (input, want) in table {
             let err = parse_duration(input).unwrap_err();
             assert!(err.contains(want), "{input:?}: {err}");
-            assert!(
-                err.contains(&format!("{input:?}")),
-                "the error names the input: {err}"
-            );
+            assert!(err.contains(&format!("{input:?}")), "the error names the input: {err}");
         }
     }
 }

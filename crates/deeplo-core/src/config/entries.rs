@@ -11,15 +11,8 @@ use super::{Host, Repo, TriggerMode};
 use crate::model::{HostName, InvalidName, RepoName};
 use crate::path::RelPath;
 
-const HOST_KEYS: &[&str] = &[
-    "name",
-    "address",
-    "user",
-    "port",
-    "deploy_dir",
-    "compose_command",
-    "compose_project_prefix",
-];
+const HOST_KEYS: &[&str] =
+    &["name", "address", "user", "port", "deploy_dir", "compose_command", "compose_project_prefix"];
 const REPO_KEYS: &[&str] = &["name", "url", "branch", "trigger_mode", "poll_interval"];
 
 /// One `hosts[]` entry as far as it could be read.
@@ -39,22 +32,13 @@ pub(super) struct RepoRead {
 }
 
 pub(super) fn read_host(r: &mut Reader<'_>, path: &Path, value: &Value) -> HostRead {
-    let mut out = HostRead {
-        name: None,
-        deploy_dir: None,
-        host: None,
-    };
+    let mut out = HostRead { name: None, deploy_dir: None, host: None };
     let Some(f) = r.fields(path, value, "a host", HOST_KEYS) else {
         return out;
     };
     out.name = r.req_text(&f, "name");
-    let name = out
-        .name
-        .as_ref()
-        .and_then(|(p, n)| checked_name(r, p, n, HostName::new));
-    let address = r
-        .req_text(&f, "address")
-        .and_then(|(p, a)| word(r, &p, a, "an address", false));
+    let name = out.name.as_ref().and_then(|(p, n)| checked_name(r, p, n, HostName::new));
+    let address = r.req_text(&f, "address").and_then(|(p, a)| word(r, &p, a, "an address", false));
     let user = match r.opt_text(&f, "user") {
         Field::Absent => Some(ssh_user(r.env()).to_owned()),
         Field::Invalid => None,
@@ -63,18 +47,13 @@ pub(super) fn read_host(r: &mut Reader<'_>, path: &Path, value: &Value) -> HostR
     let port = match r.opt_number(&f, "port", 1, 65535) {
         Field::Absent => ssh_port(r.env())
             .map_err(|message| {
-                r.error(
-                    &f.path_of("port"),
-                    format!("no port given, and DEEPLO_SSH_PORT is invalid: {message}"),
-                )
+                r.error(&f.path_of("port"), format!("no port given, and DEEPLO_SSH_PORT is invalid: {message}"))
             })
             .ok(),
         Field::Invalid => None,
         Field::Value((_, port)) => u16::try_from(port).ok(),
     };
-    out.deploy_dir = r
-        .req_text(&f, "deploy_dir")
-        .and_then(|(p, d)| absolute_dir(&d).map_err(|m| r.error(&p, m)).ok());
+    out.deploy_dir = r.req_text(&f, "deploy_dir").and_then(|(p, d)| absolute_dir(&d).map_err(|m| r.error(&p, m)).ok());
     let compose_command = compose_command(r, &f);
     let prefix = match r.opt_text(&f, "compose_project_prefix") {
         Field::Absent => Some(None),
@@ -102,24 +81,9 @@ pub(super) fn read_host(r: &mut Reader<'_>, path: &Path, value: &Value) -> HostR
         Some(deploy_dir),
         Some(compose_command),
         Some(compose_project_prefix),
-    ) = (
-        name,
-        address,
-        user,
-        port,
-        out.deploy_dir.clone(),
-        compose_command,
-        prefix,
-    ) {
-        out.host = Some(Host {
-            name,
-            address,
-            port,
-            user,
-            deploy_dir,
-            compose_command,
-            compose_project_prefix,
-        });
+    ) = (name, address, user, port, out.deploy_dir.clone(), compose_command, prefix)
+    {
+        out.host = Some(Host { name, address, port, user, deploy_dir, compose_command, compose_project_prefix });
     }
     out
 }
@@ -154,10 +118,7 @@ fn compose_command(r: &mut Reader<'_>, f: &Fields<'_>) -> Option<Option<Vec<Stri
                 return None;
             }
             if words.is_empty() {
-                r.error(
-                    &path,
-                    "the command must have at least one word, such as [docker, compose]",
-                );
+                r.error(&path, "the command must have at least one word, such as [docker, compose]");
                 return None;
             }
             words
@@ -173,10 +134,7 @@ fn compose_command(r: &mut Reader<'_>, f: &Fields<'_>) -> Option<Option<Vec<Stri
         other => {
             r.error(
                 &path,
-                format!(
-                    "expected a command such as \"docker compose\" or a list of words, got {}",
-                    describe(other)
-                ),
+                format!("expected a command such as \"docker compose\" or a list of words, got {}", describe(other)),
             );
             return None;
         }
@@ -186,21 +144,13 @@ fn compose_command(r: &mut Reader<'_>, f: &Fields<'_>) -> Option<Option<Vec<Stri
 }
 
 pub(super) fn read_repo(r: &mut Reader<'_>, path: &Path, value: &Value) -> RepoRead {
-    let mut out = RepoRead {
-        name: None,
-        repo: None,
-    };
+    let mut out = RepoRead { name: None, repo: None };
     let Some(f) = r.fields(path, value, "a repo", REPO_KEYS) else {
         return out;
     };
     out.name = r.req_text(&f, "name");
-    let name = out
-        .name
-        .as_ref()
-        .and_then(|(p, n)| checked_name(r, p, n, RepoName::new));
-    let url = r
-        .req_text(&f, "url")
-        .and_then(|(p, u)| word(r, &p, u, "a URL", true));
+    let name = out.name.as_ref().and_then(|(p, n)| checked_name(r, p, n, RepoName::new));
+    let url = r.req_text(&f, "url").and_then(|(p, u)| word(r, &p, u, "a URL", true));
     let branch = match r.opt_text(&f, "branch") {
         Field::Absent => Some("main".to_owned()),
         Field::Invalid => None,
@@ -220,10 +170,7 @@ pub(super) fn read_repo(r: &mut Reader<'_>, path: &Path, value: &Value) -> RepoR
             "poll" => Some(TriggerMode::Poll),
             "hybrid" => Some(TriggerMode::Hybrid),
             _ => {
-                r.error(
-                    &p,
-                    format!("unknown trigger mode {mode:?}; use webhook, poll or hybrid"),
-                );
+                r.error(&p, format!("unknown trigger mode {mode:?}; use webhook, poll or hybrid"));
                 None
             }
         },
@@ -238,13 +185,7 @@ pub(super) fn read_repo(r: &mut Reader<'_>, path: &Path, value: &Value) -> RepoR
     if let (Some(name), Some(url), Some(branch), Some(trigger_mode), Some(poll_interval)) =
         (name, url, branch, trigger_mode, poll_interval)
     {
-        out.repo = Some(Repo {
-            name,
-            url,
-            branch,
-            trigger_mode,
-            poll_interval,
-        });
+        out.repo = Some(Repo { name, url, branch, trigger_mode, poll_interval });
     }
     out
 }
@@ -256,20 +197,12 @@ pub(super) fn checked_name<T>(
     raw: &str,
     make: fn(String) -> Result<T, InvalidName>,
 ) -> Option<T> {
-    make(raw.to_owned())
-        .map_err(|err| r.error(path, err.to_string()))
-        .ok()
+    make(raw.to_owned()).map_err(|err| r.error(path, err.to_string())).ok()
 }
 
 /// A value that is handed to ssh or git as one argument: no control characters, no leading
 /// `-` (it would read as an option); spaces only where `spaces` allows them (local paths).
-fn word(
-    r: &mut Reader<'_>,
-    path: &Path,
-    value: String,
-    what: &str,
-    spaces: bool,
-) -> Option<String> {
+fn word(r: &mut Reader<'_>, path: &Path, value: String, what: &str, spaces: bool) -> Option<String> {
     let problem = if value.starts_with('-') {
         Some("must not start with '-'")
     } else if value.chars().any(char::is_control) {
@@ -282,10 +215,7 @@ fn word(
     match problem {
         None => Some(value),
         Some(problem) => {
-            r.error(
-                path,
-                format!("expected {what}, got {value:?}: it {problem}"),
-            );
+            r.error(path, format!("expected {what}, got {value:?}: it {problem}"));
             None
         }
     }
@@ -300,8 +230,8 @@ pub(super) fn absolute_dir(raw: &str) -> Result<String, String> {
     if raw.chars().any(char::is_control) {
         return Err(format!("deploy_dir {raw:?} holds control characters"));
     }
-    let rel = RelPath::new(raw.trim_start_matches('/'))
-        .map_err(|_| format!("deploy_dir {raw:?} has a '..' segment"))?;
+    let rel =
+        RelPath::new(raw.trim_start_matches('/')).map_err(|_| format!("deploy_dir {raw:?} has a '..' segment"))?;
     Ok(format!("/{}", rel.as_str()))
 }
 
@@ -317,15 +247,9 @@ pub(super) fn branch_problem(name: &str) -> Option<&'static str> {
         Some("it must not contain \"@{\" or be \"@\"")
     } else if name.contains("//") || name.starts_with('/') {
         Some("it must not start with '/' or contain \"//\"")
-    } else if name
-        .split('/')
-        .any(|part| part.starts_with('.') || part.ends_with(".lock"))
-    {
+    } else if name.split('/').any(|part| part.starts_with('.') || part.ends_with(".lock")) {
         Some("no part between slashes may start with '.' or end with \".lock\"")
-    } else if name
-        .chars()
-        .any(|c| c.is_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\'))
-    {
+    } else if name.chars().any(|c| c.is_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\')) {
         Some("it must not contain spaces, control characters or any of ~ ^ : ? * [ \\")
     } else {
         None

@@ -18,9 +18,7 @@ impl EnvMap {
     /// The current process environment. Variables whose name or value is not valid UTF-8
     /// are left out: no config or setting can refer to them.
     pub fn from_process() -> Self {
-        std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .collect()
+        std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
     }
 
     /// The value of `key`, which may be empty; `None` when unset.
@@ -58,12 +56,7 @@ impl EnvMap {
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for EnvMap {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        Self {
-            vars: iter
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        }
+        Self { vars: iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
     }
 }
 
@@ -71,9 +64,7 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for EnvMap {
 /// reach a log through `{:?}`.
 impl fmt::Debug for EnvMap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EnvMap")
-            .field("keys", &self.vars.keys().collect::<Vec<_>>())
-            .finish()
+        f.debug_struct("EnvMap").field("keys", &self.vars.keys().collect::<Vec<_>>()).finish()
     }
 }
 

@@ -89,23 +89,14 @@ DEEPLO_A=again
             ("DEEPLO_G", "\""),
             ("DEEPLO_A", "again"),
         ];
-        let got: Vec<(&str, &str)> = pairs
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let got: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         assert_eq!(got, want);
     }
 
     #[test]
     fn crlf_lines_are_trimmed() {
         let pairs = parse_env_file("DEEPLO_X=1\r\nDEEPLO_Y=\"2\"\r\n");
-        assert_eq!(
-            pairs,
-            [
-                ("DEEPLO_X".to_owned(), "1".to_owned()),
-                ("DEEPLO_Y".to_owned(), "2".to_owned())
-            ]
-        );
+        assert_eq!(pairs, [("DEEPLO_X".to_owned(), "1".to_owned()), ("DEEPLO_Y".to_owned(), "2".to_owned())]);
     }
 
     #[test]
@@ -115,9 +106,6 @@ DEEPLO_A=again
         assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
         let path = dir.path().join("deeplo.env");
         std::fs::write(&path, "DEEPLO_HTTP_PORT=9000\n").unwrap();
-        assert_eq!(
-            load_env_file(&path).unwrap(),
-            [("DEEPLO_HTTP_PORT".to_owned(), "9000".to_owned())]
-        );
+        assert_eq!(load_env_file(&path).unwrap(), [("DEEPLO_HTTP_PORT".to_owned(), "9000".to_owned())]);
     }
 }

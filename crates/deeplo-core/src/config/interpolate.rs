@@ -60,39 +60,23 @@ struct Reference<'a> {
 /// length in bytes.
 fn reference(s: &str) -> Option<(Reference<'_>, usize)> {
     let body = s.strip_prefix("${")?;
-    let name_len = body
-        .char_indices()
-        .take_while(|&(i, c)| {
-            if i == 0 {
-                c.is_ascii_alphabetic() || c == '_'
-            } else {
-                c.is_ascii_alphanumeric() || c == '_'
-            }
-        })
-        .count();
+    let name_len =
+        body.char_indices()
+            .take_while(|&(i, c)| {
+                if i == 0 { c.is_ascii_alphabetic() || c == '_' } else { c.is_ascii_alphanumeric() || c == '_' }
+            })
+            .count();
     if name_len == 0 {
         return None;
     }
     let (name, after) = body.split_at(name_len);
     if after.starts_with('}') {
-        return Some((
-            Reference {
-                name,
-                default: None,
-            },
-            2 + name_len + 1,
-        ));
+        return Some((Reference { name, default: None }, 2 + name_len + 1));
     }
     let default_and_rest = after.strip_prefix(":-")?;
     let end = default_and_rest.find('}')?;
     let default = &default_and_rest[..end];
-    Some((
-        Reference {
-            name,
-            default: Some(default),
-        },
-        2 + name_len + 2 + end + 1,
-    ))
+    Some((Reference { name, default: Some(default) }, 2 + name_len + 2 + end + 1))
 }
 
 #[cfg(test)]
@@ -100,14 +84,7 @@ mod tests {
     use super::*;
 
     fn env() -> EnvMap {
-        [
-            ("HOST", "web-1"),
-            ("EMPTY", ""),
-            ("PORT", "2222"),
-            ("NL", "a\n  - evil: x"),
-        ]
-        .into_iter()
-        .collect()
+        [("HOST", "web-1"), ("EMPTY", ""), ("PORT", "2222"), ("NL", "a\n  - evil: x")].into_iter().collect()
     }
 
     #[test]

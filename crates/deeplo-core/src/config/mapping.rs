@@ -14,46 +14,27 @@ pub(super) struct Fields<'v> {
 impl<'v> Fields<'v> {
     /// The value of `key`, unless it is absent or null.
     pub fn get(&self, key: &str) -> Option<(&Path, &'v Value)> {
-        self.entries
-            .iter()
-            .find(|(k, _, v)| k == key && !v.is_null())
-            .map(|(_, p, v)| (p, *v))
+        self.entries.iter().find(|(k, _, v)| k == key && !v.is_null()).map(|(_, p, v)| (p, *v))
     }
 
     /// The path of `key`, present or not.
     pub fn path_of(&self, key: &str) -> Path {
-        self.entries
-            .iter()
-            .find(|(k, _, _)| k == key)
-            .map_or_else(|| self.path.absent(key), |(_, p, _)| p.clone())
+        self.entries.iter().find(|(k, _, _)| k == key).map_or_else(|| self.path.absent(key), |(_, p, _)| p.clone())
     }
 }
 
 impl<'e> Reader<'e> {
     /// A mapping whose keys must be among `known`. Keys starting with `x-` are extension
     /// fields (as in Compose files): skipped, so that they can hold YAML anchors.
-    pub fn fields<'v>(
-        &mut self,
-        path: &Path,
-        value: &'v Value,
-        what: &str,
-        known: &[&str],
-    ) -> Option<Fields<'v>> {
+    pub fn fields<'v>(&mut self, path: &Path, value: &'v Value, what: &str, known: &[&str]) -> Option<Fields<'v>> {
         let Value::Mapping(mapping) = value else {
             self.error(
                 path,
-                format!(
-                    "expected {what} (a mapping with keys {}), got {}",
-                    known.join(", "),
-                    describe(value)
-                ),
+                format!("expected {what} (a mapping with keys {}), got {}", known.join(", "), describe(value)),
             );
             return None;
         };
-        let mut fields = Fields {
-            path: path.clone(),
-            entries: Vec::new(),
-        };
+        let mut fields = Fields { path: path.clone(), entries: Vec::new() };
         let mut merged: Vec<(String, Path, &'v Value)> = Vec::new();
         for (pos, (key, value)) in mapping.iter().enumerate() {
             let key_path = path.key(&key_text(key), pos);
@@ -86,10 +67,7 @@ impl<'e> Reader<'e> {
             if known.contains(&key.as_str()) {
                 fields.entries.push((key, key_path, value));
             } else {
-                self.error(
-                    &key_path,
-                    format!("{} (merged in with <<)", unknown_key(&key, known)),
-                );
+                self.error(&key_path, format!("{} (merged in with <<)", unknown_key(&key, known)));
             }
         }
         Some(fields)
@@ -100,10 +78,7 @@ impl<'e> Reader<'e> {
             Value::String(s) => self.expand(path, s),
             Value::Bool(_) | Value::Number(_) => Some(key_text(key)),
             other => {
-                self.error(
-                    path,
-                    format!("expected a key name, got {}", describe(other)),
-                );
+                self.error(path, format!("expected a key name, got {}", describe(other)));
                 None
             }
         }
@@ -145,10 +120,7 @@ impl<'e> Reader<'e> {
             }
             other => self.error(
                 &parent.key("<<", pos),
-                format!(
-                    "<< merges a mapping or a list of mappings, got {}",
-                    describe(other)
-                ),
+                format!("<< merges a mapping or a list of mappings, got {}", describe(other)),
             ),
         }
     }
@@ -174,10 +146,7 @@ fn unknown_key(key: &str, known: &[&str]) -> String {
 /// The candidate closest to `word`, when it is close enough to be a likely typo: a small
 /// edit distance, or a high Jaro-Winkler similarity (which favours a shared prefix, as in
 /// `retry` / `retries`).
-pub(super) fn suggest<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub(super) fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (word.chars().count().max(3) / 3).max(1);
     let mut best: Option<(f64, &str)> = None;
     for candidate in candidates {

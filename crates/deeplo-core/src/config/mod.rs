@@ -97,29 +97,17 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            severity: Severity::Error,
-            path: path.into(),
-            message: message.into(),
-        }
+        Self { severity: Severity::Error, path: path.into(), message: message.into() }
     }
 
     pub fn warning(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            severity: Severity::Warning,
-            path: path.into(),
-            message: message.into(),
-        }
+        Self { severity: Severity::Warning, path: path.into(), message: message.into() }
     }
 }
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            f.write_str(&self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
+        if self.path.is_empty() { f.write_str(&self.message) } else { write!(f, "{}: {}", self.path, self.message) }
     }
 }
 
@@ -140,15 +128,11 @@ pub struct ConfigErrors {
 
 impl ConfigErrors {
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
-        self.diagnostics
-            .iter()
-            .filter(|d| d.severity == Severity::Error)
+        self.diagnostics.iter().filter(|d| d.severity == Severity::Error)
     }
 
     pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
-        self.diagnostics
-            .iter()
-            .filter(|d| d.severity == Severity::Warning)
+        self.diagnostics.iter().filter(|d| d.severity == Severity::Warning)
     }
 }
 
@@ -156,11 +140,7 @@ impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let errors = self.errors().count();
         match &self.file {
-            Some(file) => write!(
-                f,
-                "invalid config file {:?}: {errors} error(s)",
-                file.display().to_string()
-            )?,
+            Some(file) => write!(f, "invalid config file {:?}: {errors} error(s)", file.display().to_string())?,
             None => write!(f, "invalid config: {errors} error(s)")?,
         }
         for diagnostic in &self.diagnostics {
@@ -185,17 +165,11 @@ impl From<ConfigErrors> for Error {
 ///
 /// The file cannot be read (the error names it), or [`parse`] refuses it.
 pub fn load(path: &Path, env: &EnvMap) -> Result<Loaded, ConfigErrors> {
-    let with_file = |diagnostics| ConfigErrors {
-        file: Some(path.to_owned()),
-        diagnostics,
-    };
+    let with_file = |diagnostics| ConfigErrors { file: Some(path.to_owned()), diagnostics };
     let text = std::fs::read_to_string(path).map_err(|err| {
         with_file(vec![Diagnostic::error(
             "",
-            format!(
-                "cannot read config file {:?}: {err}",
-                path.display().to_string()
-            ),
+            format!("cannot read config file {:?}: {err}", path.display().to_string()),
         )])
     })?;
     parse(&text, env).map_err(|errors| with_file(errors.diagnostics))
@@ -220,35 +194,18 @@ pub fn parse(yaml: &str, env: &EnvMap) -> Result<Loaded, ConfigErrors> {
     };
     // A root that is not a mapping is reported once, not once per section.
     let root_ok = root.is_null() || fields.is_some();
-    let section =
-        |r: &mut parse::Reader<'_>, key: &str| match fields.as_ref().and_then(|f| f.get(key)) {
-            None => root_ok.then(Vec::new),
-            Some((path, value)) => r.list(path, value, &format!(" of {key}")),
-        };
-    let section_path = |key: &str| {
-        fields
-            .as_ref()
-            .map_or_else(|| top.absent(key), |f| f.path_of(key))
+    let section = |r: &mut parse::Reader<'_>, key: &str| match fields.as_ref().and_then(|f| f.get(key)) {
+        None => root_ok.then(Vec::new),
+        Some((path, value)) => r.list(path, value, &format!(" of {key}")),
     };
+    let section_path = |key: &str| fields.as_ref().map_or_else(|| top.absent(key), |f| f.path_of(key));
 
-    let hosts: Option<Vec<_>> = section(&mut r, "hosts").map(|items| {
-        items
-            .iter()
-            .map(|(p, v)| entries::read_host(&mut r, p, v))
-            .collect()
-    });
-    let repos: Option<Vec<_>> = section(&mut r, "repos").map(|items| {
-        items
-            .iter()
-            .map(|(p, v)| entries::read_repo(&mut r, p, v))
-            .collect()
-    });
-    let projects: Option<Vec<_>> = section(&mut r, "projects").map(|items| {
-        items
-            .iter()
-            .map(|(p, v)| project::read_project(&mut r, p, v))
-            .collect()
-    });
+    let hosts: Option<Vec<_>> =
+        section(&mut r, "hosts").map(|items| items.iter().map(|(p, v)| entries::read_host(&mut r, p, v)).collect());
+    let repos: Option<Vec<_>> =
+        section(&mut r, "repos").map(|items| items.iter().map(|(p, v)| entries::read_repo(&mut r, p, v)).collect());
+    let projects: Option<Vec<_>> = section(&mut r, "projects")
+        .map(|items| items.iter().map(|(p, v)| project::read_project(&mut r, p, v)).collect());
 
     if hosts.as_ref().is_some_and(Vec::is_empty) {
         r.error(&section_path("hosts"), "at least one host is required");
@@ -268,11 +225,7 @@ pub fn parse(yaml: &str, env: &EnvMap) -> Result<Loaded, ConfigErrors> {
         projects: projects.as_deref().unwrap_or_default(),
     };
     validate::check(&mut r, &sections);
-    let (hosts, repos, projects) = (
-        hosts.unwrap_or_default(),
-        repos.unwrap_or_default(),
-        projects.unwrap_or_default(),
-    );
+    let (hosts, repos, projects) = (hosts.unwrap_or_default(), repos.unwrap_or_default(), projects.unwrap_or_default());
 
     let failed = r.has_errors();
     let mut diagnostics = r.finish();
@@ -283,10 +236,7 @@ pub fn parse(yaml: &str, env: &EnvMap) -> Result<Loaded, ConfigErrors> {
         projects: projects.into_iter().filter_map(|p| p.project).collect(),
     };
     if failed {
-        return Err(ConfigErrors {
-            file: None,
-            diagnostics,
-        });
+        return Err(ConfigErrors { file: None, diagnostics });
     }
     // Every reader reports why it drops an entry; this guards that promise, since a
     // silently missing project would silently stop deploying it.
@@ -295,13 +245,7 @@ pub fn parse(yaml: &str, env: &EnvMap) -> Result<Loaded, ConfigErrors> {
             "",
             "internal error: an entry was dropped without a diagnostic; please report this config",
         ));
-        return Err(ConfigErrors {
-            file: None,
-            diagnostics,
-        });
+        return Err(ConfigErrors { file: None, diagnostics });
     }
-    Ok(Loaded {
-        config,
-        warnings: diagnostics,
-    })
+    Ok(Loaded { config, warnings: diagnostics })
 }

@@ -23,19 +23,12 @@ pub(super) struct Path {
 
 impl Path {
     pub fn root() -> Self {
-        Self {
-            text: String::new(),
-            pos: Vec::new(),
-        }
+        Self { text: String::new(), pos: Vec::new() }
     }
 
     /// The value of `key`, the `pos`-th entry of this mapping.
     pub fn key(&self, key: &str, pos: usize) -> Self {
-        let text = if self.text.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{}.{key}", self.text)
-        };
+        let text = if self.text.is_empty() { key.to_owned() } else { format!("{}.{key}", self.text) };
         let mut p = self.pos.clone();
         p.push(pos);
         Self { text, pos: p }
@@ -49,10 +42,7 @@ impl Path {
     pub fn index(&self, i: usize) -> Self {
         let mut p = self.pos.clone();
         p.push(i);
-        Self {
-            text: format!("{}[{i}]", self.text),
-            pos: p,
-        }
+        Self { text: format!("{}[{i}]", self.text), pos: p }
     }
 }
 
@@ -102,12 +92,7 @@ pub(super) struct Reader<'e> {
 
 impl<'e> Reader<'e> {
     pub fn new(env: &'e EnvMap) -> Self {
-        Self {
-            env,
-            diagnostics: Vec::new(),
-            missing: Vec::new(),
-            first_missing: None,
-        }
+        Self { env, diagnostics: Vec::new(), missing: Vec::new(), first_missing: None }
     }
 
     pub fn env(&self) -> &'e EnvMap {
@@ -123,20 +108,12 @@ impl<'e> Reader<'e> {
     }
 
     fn push(&mut self, path: &Path, severity: Severity, message: String) {
-        let diagnostic = Diagnostic {
-            severity,
-            path: path.text.clone(),
-            message,
-        };
+        let diagnostic = Diagnostic { severity, path: path.text.clone(), message };
         self.diagnostics.push((path.pos.clone(), diagnostic));
     }
 
     pub fn has_errors(&self) -> bool {
-        !self.missing.is_empty()
-            || self
-                .diagnostics
-                .iter()
-                .any(|(_, d)| d.severity == Severity::Error)
+        !self.missing.is_empty() || self.diagnostics.iter().any(|(_, d)| d.severity == Severity::Error)
     }
 
     /// Every diagnostic in document order; unset variables become one error at their first
@@ -169,11 +146,7 @@ impl<'e> Reader<'e> {
                 None => self.missing.push((path.pos.clone(), name)),
             }
         }
-        if self
-            .first_missing
-            .as_ref()
-            .is_none_or(|first| path.pos < first.pos)
-        {
+        if self.first_missing.as_ref().is_none_or(|first| path.pos < first.pos) {
             self.first_missing = Some(path.clone());
         }
         None
@@ -242,23 +215,14 @@ impl<'e> Reader<'e> {
                     Value::String(s) => format!("{:?}", expand(s, self.env).value),
                     other => describe(other),
                 };
-                self.error(
-                    path,
-                    format!("expected a number from {min} to {max}, got {got}"),
-                );
+                self.error(path, format!("expected a number from {min} to {max}, got {got}"));
                 None
             }
         }
     }
 
     /// An optional whole number in `min..=max`; absent, null and `""` mean the default.
-    pub fn opt_number(
-        &mut self,
-        fields: &Fields<'_>,
-        key: &str,
-        min: u64,
-        max: u64,
-    ) -> Field<(Path, u64)> {
+    pub fn opt_number(&mut self, fields: &Fields<'_>, key: &str, min: u64, max: u64) -> Field<(Path, u64)> {
         let Some((path, value)) = fields.get(key) else {
             return Field::Absent;
         };
@@ -305,25 +269,11 @@ impl<'e> Reader<'e> {
     }
 
     /// A list; anything else is reported.
-    pub fn list<'v>(
-        &mut self,
-        path: &Path,
-        value: &'v Value,
-        hint: &str,
-    ) -> Option<Vec<(Path, &'v Value)>> {
+    pub fn list<'v>(&mut self, path: &Path, value: &'v Value, hint: &str) -> Option<Vec<(Path, &'v Value)>> {
         match value {
-            Value::Sequence(items) => Some(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| (path.index(i), v))
-                    .collect(),
-            ),
+            Value::Sequence(items) => Some(items.iter().enumerate().map(|(i, v)| (path.index(i), v)).collect()),
             other => {
-                self.error(
-                    path,
-                    format!("expected a list{hint}, got {}", describe(other)),
-                );
+                self.error(path, format!("expected a list{hint}, got {}", describe(other)));
                 None
             }
         }
@@ -338,10 +288,7 @@ impl<'e> Reader<'e> {
         let Some(items) = self.list(&path.clone(), value, " of strings") else {
             return Field::Invalid;
         };
-        let mut list = TextList {
-            items: Vec::new(),
-            complete: true,
-        };
+        let mut list = TextList { items: Vec::new(), complete: true };
         for (item_path, item) in items {
             match self.text(&item_path, item) {
                 Some(text) => list.items.push((item_path, text)),
@@ -361,9 +308,6 @@ pub(super) fn describe(value: &Value) -> String {
         Value::String(s) => format!("{s:?}"),
         Value::Sequence(_) => "a list".to_owned(),
         Value::Mapping(_) => "a mapping".to_owned(),
-        Value::Tagged(tagged) => format!(
-            "a value tagged {} (YAML tags are not supported)",
-            tagged.tag
-        ),
+        Value::Tagged(tagged) => format!("a value tagged {} (YAML tags are not supported)", tagged.tag),
     }
 }

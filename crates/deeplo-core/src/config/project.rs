@@ -23,15 +23,7 @@ const PROJECT_KEYS: &[&str] = &[
     "health_check",
     "rollback",
 ];
-const HEALTH_KEYS: &[&str] = &[
-    "url",
-    "path",
-    "port",
-    "retries",
-    "interval",
-    "max_interval",
-    "timeout",
-];
+const HEALTH_KEYS: &[&str] = &["url", "path", "port", "retries", "interval", "max_interval", "timeout"];
 
 /// One `projects[]` entry as far as it could be read.
 pub(super) struct ProjectRead {
@@ -48,33 +40,18 @@ pub(super) struct ProjectRead {
 }
 
 pub(super) fn read_project(r: &mut Reader<'_>, path: &Path, value: &Value) -> ProjectRead {
-    let mut out = ProjectRead {
-        name: None,
-        repo: None,
-        targets: Vec::new(),
-        deploy_subdir: None,
-        project: None,
-    };
+    let mut out = ProjectRead { name: None, repo: None, targets: Vec::new(), deploy_subdir: None, project: None };
     let Some(f) = r.fields(path, value, "a project", PROJECT_KEYS) else {
         return out;
     };
     out.name = r.req_text(&f, "name");
-    let name = out
-        .name
-        .as_ref()
-        .and_then(|(p, n)| checked_name(r, p, n, ProjectName::new));
+    let name = out.name.as_ref().and_then(|(p, n)| checked_name(r, p, n, ProjectName::new));
     out.repo = r.req_text(&f, "repo");
     // An invalid name cannot name a repo: the reference check reports it.
-    let repo = out
-        .repo
-        .as_ref()
-        .and_then(|(_, n)| RepoName::new(n.as_str()).ok());
+    let repo = out.repo.as_ref().and_then(|(_, n)| RepoName::new(n.as_str()).ok());
     let repo_subdir = match r.opt_text(&f, "repo_subdir") {
         Field::Absent => {
-            r.error(
-                &f.path_of("repo_subdir"),
-                "repo_subdir is required; use \".\" for the repository root",
-            );
+            r.error(&f.path_of("repo_subdir"), "repo_subdir is required; use \".\" for the repository root");
             None
         }
         Field::Invalid => None,
@@ -82,9 +59,7 @@ pub(super) fn read_project(r: &mut Reader<'_>, path: &Path, value: &Value) -> Pr
     };
     let targets = targets(r, &f, &mut out.targets);
     let compose_files = match r.text_list(&f, "compose_files") {
-        Field::Value(list) if !(list.items.is_empty() && list.complete) => {
-            paths(r, list, "a compose file", false)
-        }
+        Field::Value(list) if !(list.items.is_empty() && list.complete) => paths(r, list, "a compose file", false),
         Field::Invalid => None,
         _ => Some(vec![RelPath::new("compose.yml").unwrap_or_default()]),
     };
@@ -100,10 +75,9 @@ pub(super) fn read_project(r: &mut Reader<'_>, path: &Path, value: &Value) -> Pr
         Field::Absent => Some(vec![RelPath::new(".env").unwrap_or_default()]),
     };
     out.deploy_subdir = match r.opt_text(&f, "deploy_subdir") {
-        Field::Absent => name
-            .as_ref()
-            .and_then(|n| RelPath::new(n.as_str()).ok())
-            .map(|d| (f.path_of("deploy_subdir"), d)),
+        Field::Absent => {
+            name.as_ref().and_then(|n| RelPath::new(n.as_str()).ok()).map(|d| (f.path_of("deploy_subdir"), d))
+        }
         Field::Invalid => None,
         Field::Value((p, dir)) => rel_path(r, &p, &dir, "deploy_subdir", false).map(|d| (p, d)),
     };
@@ -159,19 +133,12 @@ pub(super) fn read_project(r: &mut Reader<'_>, path: &Path, value: &Value) -> Pr
 }
 
 /// `targets`: at least one, no duplicates. Fills `raw` with the names as written.
-fn targets(
-    r: &mut Reader<'_>,
-    f: &Fields<'_>,
-    raw: &mut Vec<(Path, String)>,
-) -> Option<Vec<HostName>> {
+fn targets(r: &mut Reader<'_>, f: &Fields<'_>, raw: &mut Vec<(Path, String)>) -> Option<Vec<HostName>> {
     let list = match r.text_list(f, "targets") {
         Field::Invalid => return None,
         Field::Value(list) if !list.items.is_empty() || !list.complete => list,
         _ => {
-            r.error(
-                &f.path_of("targets"),
-                "at least one target host is required",
-            );
+            r.error(&f.path_of("targets"), "at least one target host is required");
             return None;
         }
     };
@@ -194,28 +161,18 @@ fn targets(
 
 /// `watch_paths`: absent means `<repo_subdir>/**` (or everything for the repository root);
 /// an explicit `[]` means everything.
-fn watch_paths(
-    r: &mut Reader<'_>,
-    f: &Fields<'_>,
-    repo_subdir: Option<&RelPath>,
-) -> Option<WatchPaths> {
+fn watch_paths(r: &mut Reader<'_>, f: &Fields<'_>, repo_subdir: Option<&RelPath>) -> Option<WatchPaths> {
     let list = match r.text_list(f, "watch_paths") {
         Field::Invalid => return None,
         Field::Value(list) => list,
         Field::Absent => {
             let subdir = repo_subdir?;
-            let patterns: Vec<String> = if subdir.is_root() {
-                Vec::new()
-            } else {
-                vec![format!("{}/**", glob_escape(subdir.as_str()))]
-            };
+            let patterns: Vec<String> =
+                if subdir.is_root() { Vec::new() } else { vec![format!("{}/**", glob_escape(subdir.as_str()))] };
             return WatchPaths::new(&patterns)
                 .map_err(|errs| {
                     for err in errs {
-                        r.error(
-                            &f.path_of("repo_subdir"),
-                            format!("cannot watch this directory: {err}"),
-                        );
+                        r.error(&f.path_of("repo_subdir"), format!("cannot watch this directory: {err}"));
                     }
                 })
                 .ok();
@@ -236,9 +193,7 @@ fn watch_paths(
         Ok(watch) => ok.then_some(watch),
         Err(errs) => {
             for err in errs {
-                let path = items
-                    .get(err.index)
-                    .map_or_else(|| f.path_of("watch_paths"), |(p, _)| p.clone());
+                let path = items.get(err.index).map_or_else(|| f.path_of("watch_paths"), |(p, _)| p.clone());
                 r.error(&path, err.to_string());
             }
             None
@@ -272,19 +227,10 @@ fn paths(r: &mut Reader<'_>, list: TextList, what: &str, allow_root: bool) -> Op
 }
 
 /// A relative path; `allow_root` says whether `.` (the base itself) is meaningful.
-fn rel_path(
-    r: &mut Reader<'_>,
-    path: &Path,
-    raw: &str,
-    what: &str,
-    allow_root: bool,
-) -> Option<RelPath> {
+fn rel_path(r: &mut Reader<'_>, path: &Path, raw: &str, what: &str, allow_root: bool) -> Option<RelPath> {
     match RelPath::new(raw) {
         Ok(rel) if rel.is_root() && !allow_root => {
-            r.error(
-                path,
-                format!("{what} must name something below its base directory, got {raw:?}"),
-            );
+            r.error(path, format!("{what} must name something below its base directory, got {raw:?}"));
             None
         }
         Ok(rel) => Some(rel),
@@ -301,13 +247,7 @@ fn on_off(r: &mut Reader<'_>, path: &Path, value: &Value) -> Option<bool> {
         return Some(*b);
     }
     if !matches!(value, Value::String(_)) {
-        r.error(
-            path,
-            format!(
-                "expected true, false, \"on\" or \"off\", got {}",
-                describe(value)
-            ),
-        );
+        r.error(path, format!("expected true, false, \"on\" or \"off\", got {}", describe(value)));
         return None;
     }
     let text = r.text(path, value)?;
@@ -315,29 +255,21 @@ fn on_off(r: &mut Reader<'_>, path: &Path, value: &Value) -> Option<bool> {
         "true" | "on" => Some(true),
         "false" | "off" => Some(false),
         _ => {
-            r.error(
-                path,
-                format!("expected true, false, \"on\" or \"off\", got {text:?}"),
-            );
+            r.error(path, format!("expected true, false, \"on\" or \"off\", got {text:?}"));
             None
         }
     }
 }
 
 /// `health_check`: a URL, or a mapping with `url` or `path` + `port`, and the policy.
-fn health_check(
-    r: &mut Reader<'_>,
-    path: &Path,
-    value: &Value,
-) -> Option<(Option<HealthTarget>, HealthPolicy)> {
+fn health_check(r: &mut Reader<'_>, path: &Path, value: &Value) -> Option<(Option<HealthTarget>, HealthPolicy)> {
     if let Value::String(_) = value {
         let url = r.text(path, value)?;
         // Empty means "not set", so that `health_check: ${HEALTH_URL:-}` can turn it off.
         if url.is_empty() {
             return Some((None, HealthPolicy::default()));
         }
-        return health_url(r, path, url)
-            .map(|url| (Some(HealthTarget::Url(url)), HealthPolicy::default()));
+        return health_url(r, path, url).map(|url| (Some(HealthTarget::Url(url)), HealthPolicy::default()));
     }
     let f = r.fields(path, value, "a URL or a mapping", HEALTH_KEYS)?;
     let url = r.opt_text(&f, "url");
@@ -363,9 +295,7 @@ fn health_check(
                     None
                 }
             };
-            check_path
-                .zip(port)
-                .map(|(path, port)| HealthTarget::PathPort { path, port })
+            check_path.zip(port).map(|(path, port)| HealthTarget::PathPort { path, port })
         }
         (Field::Invalid, _, _) | (_, Field::Invalid, _) => None,
         _ => {
@@ -379,9 +309,7 @@ fn health_check(
 
 fn health_policy(r: &mut Reader<'_>, f: &Fields<'_>) -> Option<HealthPolicy> {
     let defaults = HealthPolicy::default();
-    let retries = r
-        .opt_number(f, "retries", 1, 10_000)
-        .map(|(_, n)| u32::try_from(n).unwrap_or(u32::MAX));
+    let retries = r.opt_number(f, "retries", 1, 10_000).map(|(_, n)| u32::try_from(n).unwrap_or(u32::MAX));
     let positive = |key: &str, r: &mut Reader<'_>| match r.opt_duration(f, key) {
         Field::Value((p, d)) if d.is_zero() => {
             r.error(&p, format!("{key} must be longer than 0"));
@@ -394,10 +322,7 @@ fn health_policy(r: &mut Reader<'_>, f: &Fields<'_>) -> Option<HealthPolicy> {
     let timeout = positive("timeout", r);
     let max_interval = match (&interval, max_interval) {
         (Field::Value((p, i)), Field::Value((_, m))) if *i > m => {
-            r.error(
-                p,
-                format!("interval ({i:?}) must not be longer than max_interval ({m:?})"),
-            );
+            r.error(p, format!("interval ({i:?}) must not be longer than max_interval ({m:?})"));
             None
         }
         // An interval above the default cap raises the cap rather than being cut.
@@ -414,36 +339,22 @@ fn health_policy(r: &mut Reader<'_>, f: &Fields<'_>) -> Option<HealthPolicy> {
 
 fn health_url(r: &mut Reader<'_>, path: &Path, url: String) -> Option<String> {
     let lower = url.to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("http://")
-        .or_else(|| lower.strip_prefix("https://"));
+    let rest = lower.strip_prefix("http://").or_else(|| lower.strip_prefix("https://"));
     let ok = rest.is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
         && !url.chars().any(|c| c.is_whitespace() || c.is_control());
     if ok {
         Some(url)
     } else {
-        r.error(
-            path,
-            format!("expected an http:// or https:// URL, got {url:?}"),
-        );
+        r.error(path, format!("expected an http:// or https:// URL, got {url:?}"));
         None
     }
 }
 
 fn health_path(r: &mut Reader<'_>, path: &Path, check_path: String) -> Option<String> {
-    if check_path.starts_with('/')
-        && !check_path
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
-    {
+    if check_path.starts_with('/') && !check_path.chars().any(|c| c.is_whitespace() || c.is_control()) {
         Some(check_path)
     } else {
-        r.error(
-            path,
-            format!(
-                "expected a URL path starting with '/', such as \"/healthz\", got {check_path:?}"
-            ),
-        );
+        r.error(path, format!("expected a URL path starting with '/', such as \"/healthz\", got {check_path:?}"));
         None
     }
 }

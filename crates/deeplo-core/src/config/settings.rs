@@ -90,13 +90,8 @@ impl Settings {
     /// One [`Diagnostic`] per variable whose value does not parse or is out of range; its
     /// path is the variable's name.
     pub fn from_env(env: &EnvMap) -> Result<Settings, Vec<Diagnostic>> {
-        let mut r = Vars {
-            env,
-            errors: Vec::new(),
-        };
-        let data_dir = r
-            .path("DEEPLO_DATA_DIR")
-            .unwrap_or_else(|| PathBuf::from("/var/lib/deeplo"));
+        let mut r = Vars { env, errors: Vec::new() };
+        let data_dir = r.path("DEEPLO_DATA_DIR").unwrap_or_else(|| PathBuf::from("/var/lib/deeplo"));
         let ssh_port = match ssh_port(env) {
             Ok(port) => port,
             Err(message) => {
@@ -104,50 +99,31 @@ impl Settings {
                 22
             }
         };
-        let unix_socket = r
-            .path("DEEPLO_UNIX_SOCKET")
-            .unwrap_or_else(|| PathBuf::from("/run/deeplo/deeplo.sock"));
+        let unix_socket = r.path("DEEPLO_UNIX_SOCKET").unwrap_or_else(|| PathBuf::from("/run/deeplo/deeplo.sock"));
         if unix_socket.extension().is_none_or(|ext| ext != "sock") {
             r.errors.push(Diagnostic::error(
                 "DEEPLO_UNIX_SOCKET",
-                format!(
-                    "must be a Unix socket path ending in .sock, got {:?}",
-                    unix_socket.display().to_string()
-                ),
+                format!("must be a Unix socket path ending in .sock, got {:?}", unix_socket.display().to_string()),
             ));
         }
         let settings = Settings {
-            config_file: r
-                .path("DEEPLO_CONFIG_FILE")
-                .unwrap_or_else(|| PathBuf::from("/etc/deeplo/config.yml")),
+            config_file: r.path("DEEPLO_CONFIG_FILE").unwrap_or_else(|| PathBuf::from("/etc/deeplo/config.yml")),
             ssh_private_key_file: r.path("DEEPLO_SSH_PRIVATE_KEY_FILE"),
             ssh_key_passphrase_file: r.path("DEEPLO_SSH_KEY_PASSPHRASE_FILE"),
             ssh_user: ssh_user(env).to_owned(),
             ssh_port,
-            ssh_known_hosts: r
-                .path("DEEPLO_SSH_KNOWN_HOSTS")
-                .unwrap_or_else(|| data_dir.join("known_hosts")),
+            ssh_known_hosts: r.path("DEEPLO_SSH_KNOWN_HOSTS").unwrap_or_else(|| data_dir.join("known_hosts")),
             ssh_host_key_policy: r.choice(
                 "DEEPLO_SSH_HOST_KEY_POLICY",
-                &[
-                    ("accept-new", HostKeyPolicy::AcceptNew),
-                    ("strict", HostKeyPolicy::Strict),
-                ],
+                &[("accept-new", HostKeyPolicy::AcceptNew), ("strict", HostKeyPolicy::Strict)],
                 HostKeyPolicy::AcceptNew,
             ),
             max_workers: match r.number("DEEPLO_MAX_WORKERS", 0, 1 << 16, 0) {
                 0 => std::thread::available_parallelism().map_or(1, usize::from),
                 n => usize::try_from(n).unwrap_or(1),
             },
-            max_host_concurrency: usize::try_from(r.number(
-                "DEEPLO_MAX_HOST_CONCURRENCY",
-                1,
-                1 << 16,
-                1,
-            ))
-            .unwrap_or(1),
-            deploy_timeout: Some(r.duration("DEEPLO_DEPLOY_TIMEOUT", Duration::ZERO))
-                .filter(|d| !d.is_zero()),
+            max_host_concurrency: usize::try_from(r.number("DEEPLO_MAX_HOST_CONCURRENCY", 1, 1 << 16, 1)).unwrap_or(1),
+            deploy_timeout: Some(r.duration("DEEPLO_DEPLOY_TIMEOUT", Duration::ZERO)).filter(|d| !d.is_zero()),
             shutdown_grace: r.duration("DEEPLO_SHUTDOWN_GRACE", Duration::from_secs(30)),
             log_level: r.choice(
                 "DEEPLO_LOG_LEVEL",
@@ -161,19 +137,10 @@ impl Settings {
             ),
             log_format: r.choice(
                 "DEEPLO_LOG_FORMAT",
-                &[
-                    ("pretty", LogFormat::Pretty),
-                    ("text", LogFormat::Text),
-                    ("json", LogFormat::Json),
-                ],
+                &[("pretty", LogFormat::Pretty), ("text", LogFormat::Text), ("json", LogFormat::Json)],
                 LogFormat::Pretty,
             ),
-            log_retention_days: match r.number(
-                "DEEPLO_LOG_RETENTION_DAYS",
-                0,
-                u64::from(u32::MAX),
-                14,
-            ) {
+            log_retention_days: match r.number("DEEPLO_LOG_RETENTION_DAYS", 0, u64::from(u32::MAX), 14) {
                 0 => None,
                 n => u32::try_from(n).ok(),
             },
@@ -186,11 +153,7 @@ impl Settings {
             github_environment: r.text("DEEPLO_GITHUB_ENVIRONMENT"),
             data_dir,
         };
-        if r.errors.is_empty() {
-            Ok(settings)
-        } else {
-            Err(r.errors)
-        }
+        if r.errors.is_empty() { Ok(settings) } else { Err(r.errors) }
     }
 }
 
@@ -205,9 +168,7 @@ pub(super) fn ssh_port(env: &EnvMap) -> Result<u16, String> {
         None => Ok(22),
         Some(raw) => match raw.parse::<u16>() {
             Ok(port) if port > 0 => Ok(port),
-            _ => Err(format!(
-                "expected a port number from 1 to 65535, got {raw:?}"
-            )),
+            _ => Err(format!("expected a port number from 1 to 65535, got {raw:?}")),
         },
     }
 }
@@ -234,10 +195,8 @@ impl Vars<'_> {
         match raw.parse::<u64>() {
             Ok(n) if (min..=max).contains(&n) => n,
             _ => {
-                self.errors.push(Diagnostic::error(
-                    key,
-                    format!("expected a whole number from {min} to {max}, got {raw:?}"),
-                ));
+                self.errors
+                    .push(Diagnostic::error(key, format!("expected a whole number from {min} to {max}, got {raw:?}")));
                 default
             }
         }
@@ -257,20 +216,11 @@ impl Vars<'_> {
         let Some(raw) = self.env.non_empty(key) else {
             return default;
         };
-        if let Some((_, value)) = choices
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case(raw))
-        {
+        if let Some((_, value)) = choices.iter().find(|(name, _)| name.eq_ignore_ascii_case(raw)) {
             return *value;
         }
-        let names: Vec<String> = choices
-            .iter()
-            .map(|(name, _)| format!("{name:?}"))
-            .collect();
-        self.errors.push(Diagnostic::error(
-            key,
-            format!("unknown value {raw:?}; use one of {}", names.join(", ")),
-        ));
+        let names: Vec<String> = choices.iter().map(|(name, _)| format!("{name:?}")).collect();
+        self.errors.push(Diagnostic::error(key, format!("unknown value {raw:?}; use one of {}", names.join(", "))));
         default
     }
 }
@@ -292,16 +242,10 @@ mod tests {
         assert_eq!(s.ssh_key_passphrase_file, None);
         assert_eq!(s.ssh_user, "deploy");
         assert_eq!(s.ssh_port, 22);
-        assert_eq!(
-            s.ssh_known_hosts,
-            PathBuf::from("/var/lib/deeplo/known_hosts")
-        );
+        assert_eq!(s.ssh_known_hosts, PathBuf::from("/var/lib/deeplo/known_hosts"));
         assert_eq!(s.ssh_host_key_policy, HostKeyPolicy::AcceptNew);
         assert!(s.max_workers >= 1);
-        assert_eq!(
-            s.max_workers,
-            std::thread::available_parallelism().map_or(1, usize::from)
-        );
+        assert_eq!(s.max_workers, std::thread::available_parallelism().map_or(1, usize::from));
         assert_eq!(s.max_host_concurrency, 1);
         assert_eq!(s.deploy_timeout, None);
         assert_eq!(s.shutdown_grace, Duration::from_secs(30));
@@ -386,61 +330,34 @@ mod tests {
     #[test]
     fn bad_values_are_errors_naming_variable_and_value() {
         let table = [
-            (
-                "DEEPLO_SSH_PORT",
-                "abc",
-                "expected a port number from 1 to 65535, got \"abc\"",
-            ),
+            ("DEEPLO_SSH_PORT", "abc", "expected a port number from 1 to 65535, got \"abc\""),
             ("DEEPLO_SSH_PORT", "0", "got \"0\""),
             ("DEEPLO_SSH_PORT", "70000", "got \"70000\""),
-            (
-                "DEEPLO_SSH_HOST_KEY_POLICY",
-                "yolo",
-                "unknown value \"yolo\"; use one of \"accept-new\", \"strict\"",
-            ),
+            ("DEEPLO_SSH_HOST_KEY_POLICY", "yolo", "unknown value \"yolo\"; use one of \"accept-new\", \"strict\""),
             ("DEEPLO_MAX_WORKERS", "-1", "got \"-1\""),
-            (
-                "DEEPLO_MAX_HOST_CONCURRENCY",
-                "0",
-                "from 1 to 65536, got \"0\"",
-            ),
+            ("DEEPLO_MAX_HOST_CONCURRENCY", "0", "from 1 to 65536, got \"0\""),
             ("DEEPLO_DEPLOY_TIMEOUT", "10", "a unit is required"),
             ("DEEPLO_SHUTDOWN_GRACE", "soon", "invalid duration \"soon\""),
             ("DEEPLO_LOG_LEVEL", "verbose", "unknown value \"verbose\""),
             ("DEEPLO_LOG_FORMAT", "xml", "unknown value \"xml\""),
             ("DEEPLO_LOG_RETENTION_DAYS", "two", "got \"two\""),
             ("DEEPLO_HTTP_PORT", "65536", "got \"65536\""),
-            (
-                "DEEPLO_UNIX_SOCKET",
-                "/run/deeplo/socket",
-                "ending in .sock",
-            ),
+            ("DEEPLO_UNIX_SOCKET", "/run/deeplo/socket", "ending in .sock"),
         ];
         for (key, value, want) in table {
             let errs = settings(&[(key, value)]).unwrap_err();
             assert_eq!(errs.len(), 1, "{key}={value}: {errs:?}");
             assert_eq!(errs[0].path, key);
-            assert!(
-                errs[0].message.contains(want),
-                "{key}={value}: {}",
-                errs[0].message
-            );
+            assert!(errs[0].message.contains(want), "{key}={value}: {}", errs[0].message);
         }
     }
 
     #[test]
     fn every_bad_variable_is_reported() {
-        let errs = settings(&[
-            ("DEEPLO_SSH_PORT", "x"),
-            ("DEEPLO_LOG_LEVEL", "x"),
-            ("DEEPLO_HTTP_PORT", "x"),
-        ])
-        .unwrap_err();
+        let errs =
+            settings(&[("DEEPLO_SSH_PORT", "x"), ("DEEPLO_LOG_LEVEL", "x"), ("DEEPLO_HTTP_PORT", "x")]).unwrap_err();
         let paths: Vec<&str> = errs.iter().map(|d| d.path.as_str()).collect();
-        assert_eq!(
-            paths,
-            ["DEEPLO_SSH_PORT", "DEEPLO_LOG_LEVEL", "DEEPLO_HTTP_PORT"]
-        );
+        assert_eq!(paths, ["DEEPLO_SSH_PORT", "DEEPLO_LOG_LEVEL", "DEEPLO_HTTP_PORT"]);
     }
 
     #[test]

@@ -21,22 +21,9 @@ pub(super) fn check(r: &mut Reader<'_>, sections: &Sections<'_>) {
     let projects = sections.projects;
     unique(r, "host", "hosts", hosts.iter().map(|h| h.name.as_ref()));
     unique(r, "repo", "repos", repos.iter().map(|h| h.name.as_ref()));
-    unique(
-        r,
-        "project",
-        "projects",
-        projects.iter().map(|h| h.name.as_ref()),
-    );
-    let host_names: Vec<&str> = hosts
-        .iter()
-        .filter_map(|h| h.name.as_ref())
-        .map(|(_, n)| n.as_str())
-        .collect();
-    let repo_names: Vec<&str> = repos
-        .iter()
-        .filter_map(|h| h.name.as_ref())
-        .map(|(_, n)| n.as_str())
-        .collect();
+    unique(r, "project", "projects", projects.iter().map(|h| h.name.as_ref()));
+    let host_names: Vec<&str> = hosts.iter().filter_map(|h| h.name.as_ref()).map(|(_, n)| n.as_str()).collect();
+    let repo_names: Vec<&str> = repos.iter().filter_map(|h| h.name.as_ref()).map(|(_, n)| n.as_str()).collect();
     for project in projects {
         if let (Some((path, repo)), Some(_)) = (&project.repo, sections.repos) {
             reference(r, path, "repo", repo, &repo_names);
@@ -51,22 +38,16 @@ pub(super) fn check(r: &mut Reader<'_>, sections: &Sections<'_>) {
 }
 
 /// Reports every name used a second time, at the later entry.
-fn unique<'a>(
-    r: &mut Reader<'_>,
-    what: &str,
-    section: &str,
-    names: impl Iterator<Item = Option<&'a (Path, String)>>,
-) {
+fn unique<'a>(r: &mut Reader<'_>, what: &str, section: &str, names: impl Iterator<Item = Option<&'a (Path, String)>>) {
     let mut seen: Vec<(&str, usize)> = Vec::new();
     for (i, name) in names.enumerate() {
         let Some((path, name)) = name else {
             continue;
         };
         match seen.iter().find(|(n, _)| n == name) {
-            Some((_, first)) => r.error(
-                path,
-                format!("duplicate {what} name {name:?}; {section}[{first}] already has it"),
-            ),
+            Some((_, first)) => {
+                r.error(path, format!("duplicate {what} name {name:?}; {section}[{first}] already has it"))
+            }
             None => seen.push((name, i)),
         }
     }
@@ -96,11 +77,7 @@ fn dirs(live: &str) -> [(&'static str, String); 3] {
 
 /// How `a` relates to `b`, when they overlap.
 fn relation(a: &str, b: &str) -> Option<&'static str> {
-    let inside = |child: &str, parent: &str| {
-        child
-            .strip_prefix(parent)
-            .is_some_and(|rest| rest.starts_with('/'))
-    };
+    let inside = |child: &str, parent: &str| child.strip_prefix(parent).is_some_and(|rest| rest.starts_with('/'));
     if a == b {
         Some("is the same as")
     } else if inside(a, b) {
@@ -126,12 +103,8 @@ fn overlaps(r: &mut Reader<'_>, hosts: &[HostRead], projects: &[ProjectRead]) {
         }
         checked_hosts.push(host_name);
         let mut on_host: Vec<(&str, &Path, String)> = Vec::new();
-        for project in projects
-            .iter()
-            .filter(|p| p.targets.iter().any(|(_, t)| t == host_name))
-        {
-            let (Some((_, name)), Some((path, subdir))) = (&project.name, &project.deploy_subdir)
-            else {
+        for project in projects.iter().filter(|p| p.targets.iter().any(|(_, t)| t == host_name)) {
+            let (Some((_, name)), Some((path, subdir))) = (&project.name, &project.deploy_subdir) else {
                 continue;
             };
             // A duplicate project name is reported already.

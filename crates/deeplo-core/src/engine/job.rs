@@ -7,20 +7,16 @@ use std::time::Instant;
 use jiff::Timestamp;
 
 use super::Inner;
+use crate::ErrorKind;
 use crate::model::{Deployment, HostState, Pair, RollbackRecord};
 use crate::notify::{DeployEvent, DeployEventKind};
 use crate::pipeline::{RunLog, Session, StepFailure, StepRunner, Target, deploy_commit};
 use crate::progress::{Progress, ProgressEvent};
 use crate::schedule::JobContext;
-use crate::ErrorKind;
 
 /// Runs one deployment and returns its final record (also saved in the store).
 pub(crate) async fn run(inner: Arc<Inner>, mut record: Deployment, ctx: JobContext) -> Deployment {
-    let config = inner
-        .config
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let config = inner.config.read().unwrap_or_else(|e| e.into_inner()).clone();
     let log = RunLog::new(inner.store.clone(), record.id.clone(), inner.redactor.clone());
     let clock = Instant::now();
     let now = Timestamp::now();
@@ -83,9 +79,13 @@ pub(crate) async fn run(inner: Arc<Inner>, mut record: Deployment, ctx: JobConte
                     let pair = Pair::new(record.project.clone(), record.host.clone());
                     let good = inner.store.last_success(&pair).await.ok().flatten().map(|d| d.commit);
                     match good.filter(|c| *c != record.commit) {
-                        None => message.push_str("; no earlier successful deploy to roll back to, the project was left as it is"),
+                        None => message
+                            .push_str("; no earlier successful deploy to roll back to, the project was left as it is"),
                         Some(good) => {
-                            log.line(format!("rolling back to {}, the last commit that succeeded on this host", good.short()));
+                            log.line(format!(
+                                "rolling back to {}, the last commit that succeeded on this host",
+                                good.short()
+                            ));
                             let rolled = {
                                 let mut runner = StepRunner {
                                     record: &mut record,
@@ -95,7 +95,15 @@ pub(crate) async fn run(inner: Arc<Inner>, mut record: Deployment, ctx: JobConte
                                     cancel_reason: &reason,
                                     prefix: "rollback:",
                                 };
-                                deploy_commit(&mut runner, &mut session, target, inner.source.as_ref(), &inner.connector, &good).await
+                                deploy_commit(
+                                    &mut runner,
+                                    &mut session,
+                                    target,
+                                    inner.source.as_ref(),
+                                    &inner.connector,
+                                    &good,
+                                )
+                                .await
                             };
                             let error = rolled.as_ref().err().map(|f| f.error.to_string());
                             match &error {
@@ -141,8 +149,12 @@ async fn finish(inner: &Inner, record: &Deployment, log: &RunLog, notify: Option
         event: ProgressEvent::Finished { status: record.status, error: record.error.clone() },
     });
     match record.error.as_deref() {
-        None => tracing::info!(run = %record.id, project = %record.project, host = %record.host, commit = record.commit.short(), "deploy succeeded"),
-        Some(e) => tracing::warn!(run = %record.id, project = %record.project, host = %record.host, commit = record.commit.short(), error = e, "deploy failed"),
+        None => {
+            tracing::info!(run = %record.id, project = %record.project, host = %record.host, commit = record.commit.short(), "deploy succeeded")
+        }
+        Some(e) => {
+            tracing::warn!(run = %record.id, project = %record.project, host = %record.host, commit = record.commit.short(), error = e, "deploy failed")
+        }
     }
     if let Some((kind, url)) = notify {
         inner.notify(event(kind, record, url)).await;
@@ -151,7 +163,8 @@ async fn finish(inner: &Inner, record: &Deployment, log: &RunLog, notify: Option
 
 /// Reachable once connected; unreachable when the connect step failed for a network reason.
 fn track_host(inner: &Inner, record: &Deployment, result: &Result<(), StepFailure>) {
-    let connected = record.steps.iter().any(|s| s.name == "connect" && s.outcome == crate::model::StepOutcome::Succeeded);
+    let connected =
+        record.steps.iter().any(|s| s.name == "connect" && s.outcome == crate::model::StepOutcome::Succeeded);
     match result {
         Err(f) if f.error.kind() == ErrorKind::Unreachable && !connected => {
             inner.set_host_state(&record.host, HostState::Unreachable)

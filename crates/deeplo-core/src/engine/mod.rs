@@ -95,7 +95,9 @@ impl EngineBuilder {
     }
 
     pub fn build(self) -> Result<Engine> {
-        let missing = |what: &str| Error::new(ErrorKind::InvalidInput, "build engine", format!("no {what} given to EngineBuilder"));
+        let missing = |what: &str| {
+            Error::new(ErrorKind::InvalidInput, "build engine", format!("no {what} given to EngineBuilder"))
+        };
         let (progress, _) = broadcast::channel(1024);
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -210,7 +212,9 @@ impl Inner {
             async move {
                 match tokio::time::timeout(self.notify_timeout, n.notify(event)).await {
                     Ok(Ok(())) => {}
-                    Ok(Err(err)) => tracing::warn!(notifier = n.name(), run = %event.deployment.id, error = %err, "notifier failed"),
+                    Ok(Err(err)) => {
+                        tracing::warn!(notifier = n.name(), run = %event.deployment.id, error = %err, "notifier failed")
+                    }
                     Err(_) => tracing::warn!(notifier = n.name(), run = %event.deployment.id, "notifier timed out"),
                 }
             }

@@ -8,8 +8,8 @@ use serde::Serialize;
 use super::Engine;
 use crate::config::{Config, Host};
 use crate::model::{HostName, HostState, ProjectName};
-use crate::pipeline::{ComposeCommand, RemoteDirs, ServiceState, detect_compose, project_name, ps};
 use crate::path::remote_join;
+use crate::pipeline::{ComposeCommand, RemoteDirs, ServiceState, detect_compose, project_name, ps};
 use crate::{Error, ErrorKind, Result};
 
 /// Whether a host answered.
@@ -54,7 +54,8 @@ impl Engine {
             let result = tokio::time::timeout(PROBE_TIMEOUT, self.probe_one(host)).await.unwrap_or_else(|_| {
                 Err(Error::new(ErrorKind::Timeout, "probe", format!("no answer within {}s", PROBE_TIMEOUT.as_secs())))
             });
-            self.inner.set_host_state(&host.name, if result.is_ok() { HostState::Active } else { HostState::Unreachable });
+            self.inner
+                .set_host_state(&host.name, if result.is_ok() { HostState::Active } else { HostState::Unreachable });
             let (ok, error, compose) = match result {
                 Ok(compose) => (true, None, Some(compose.words.join(" "))),
                 Err(e) => (false, Some(e.to_string()), None),
@@ -86,8 +87,14 @@ impl Engine {
             async move {
                 match tokio::time::timeout(PROBE_TIMEOUT * 2, self.observe_host(config, host)).await {
                     Ok(Ok(projects)) => HostObservation { host: host.name.clone(), error: None, projects },
-                    Ok(Err(e)) => HostObservation { host: host.name.clone(), error: Some(e.to_string()), projects: Vec::new() },
-                    Err(_) => HostObservation { host: host.name.clone(), error: Some("timed out".into()), projects: Vec::new() },
+                    Ok(Err(e)) => {
+                        HostObservation { host: host.name.clone(), error: Some(e.to_string()), projects: Vec::new() }
+                    }
+                    Err(_) => HostObservation {
+                        host: host.name.clone(),
+                        error: Some("timed out".into()),
+                        projects: Vec::new(),
+                    },
                 }
             }
         });
@@ -109,11 +116,14 @@ impl Engine {
             let result = ps(transport.as_ref(), &compose, &name, &dirs.live, &files).await;
             out.push(match result {
                 Ok(services) => ProjectObservation { project: project.name.clone(), error: None, services },
-                Err(e) => ProjectObservation { project: project.name.clone(), error: Some(e.message().to_owned()), services: Vec::new() },
+                Err(e) => ProjectObservation {
+                    project: project.name.clone(),
+                    error: Some(e.message().to_owned()),
+                    services: Vec::new(),
+                },
             });
         }
         let _ = transport.close().await;
         Ok(out)
     }
 }
-

@@ -53,9 +53,10 @@ impl DeployHandle {
     /// Waits for the run to end and returns its final record. A run dropped before it
     /// started (cancelled, shutdown) comes back as an error.
     pub async fn wait(self) -> Result<Deployment> {
-        self.job.wait().await.map_err(|e| {
-            Error::new(ErrorKind::Cancelled, "deploy", format!("run {} did not complete: {e}", self.run))
-        })
+        self.job
+            .wait()
+            .await
+            .map_err(|e| Error::new(ErrorKind::Cancelled, "deploy", format!("run {} did not complete: {e}", self.run)))
     }
 
     /// Cancels the run (before it starts, or while it runs).
@@ -71,7 +72,11 @@ impl Engine {
         let project = find_project(&config, &request.project)?;
         let hosts = targets(project, request.host.as_deref())?;
         let repo = config.repo(project.repo.as_str()).ok_or_else(|| {
-            Error::new(ErrorKind::Config, "deploy", format!("repo \"{}\" of project \"{}\" is not configured", project.repo, project.name))
+            Error::new(
+                ErrorKind::Config,
+                "deploy",
+                format!("repo \"{}\" of project \"{}\" is not configured", project.repo, project.name),
+            )
         })?;
         let commit = match request.commit.as_deref() {
             None => self.inner.source.fetch(repo, None).await?,
@@ -100,7 +105,11 @@ impl Engine {
             let commit = match to {
                 Some(rev) => {
                     let repo = config.repo(project.repo.as_str()).ok_or_else(|| {
-                        Error::new(ErrorKind::Config, "rollback", format!("repo \"{}\" is not configured", project.repo))
+                        Error::new(
+                            ErrorKind::Config,
+                            "rollback",
+                            format!("repo \"{}\" is not configured", project.repo),
+                        )
                     })?;
                     match CommitId::new(rev) {
                         Ok(full) => full,
@@ -128,7 +137,10 @@ impl Engine {
                 Error::new(
                     ErrorKind::NotFound,
                     "rollback",
-                    format!("no earlier successful deploy of project \"{}\" on host \"{}\" to roll back to", pair.project, pair.host),
+                    format!(
+                        "no earlier successful deploy of project \"{}\" on host \"{}\" to roll back to",
+                        pair.project, pair.host
+                    ),
                 )
             })
     }
@@ -152,17 +164,22 @@ impl Engine {
                 .and_then(|p| config.repo(p.repo.as_str()))
                 .map(|r| r.branch.clone())
                 .unwrap_or_default();
-            let record = Deployment::new(pair.project.clone(), pair.host.clone(), job.commit.clone(), branch, trigger, Timestamp::now());
+            let record = Deployment::new(
+                pair.project.clone(),
+                pair.host.clone(),
+                job.commit.clone(),
+                branch,
+                trigger,
+                Timestamp::now(),
+            );
             let run = record.id.clone();
             let inner = self.inner.clone();
             let job_record = record.clone();
             // The pending record is saved before the job can start, so that the job's own
             // saves (same id) always come after it.
             self.inner.store.save(&record).await?;
-            let submitted = self
-                .inner
-                .scheduler
-                .submit(JobKey { pair: pair.clone() }, move |ctx| job::run(inner, job_record, ctx));
+            let submitted =
+                self.inner.scheduler.submit(JobKey { pair: pair.clone() }, move |ctx| job::run(inner, job_record, ctx));
             let handle = match submitted {
                 Ok(handle) => handle,
                 Err(err) => {
@@ -178,7 +195,11 @@ impl Engine {
                 commit: job.commit.clone(),
                 event: ProgressEvent::Queued,
             });
-            out.push(Submitted { pair, commit: job.commit.clone(), outcome: SubmitOutcome::Queued(DeployHandle { run, job: handle }) });
+            out.push(Submitted {
+                pair,
+                commit: job.commit.clone(),
+                outcome: SubmitOutcome::Queued(DeployHandle { run, job: handle }),
+            });
         }
         Ok(out)
     }

@@ -17,16 +17,15 @@ const MODE_SUBMODULE: i32 = 0o160000;
 /// Builds the bundle of `request` at `commit`.
 pub(crate) fn read(repo: &Repository, commit: &CommitId, request: BundleRequest<'_>) -> Result<Bundle> {
     let oid = git2::Oid::from_str(commit.as_str()).map_err(|e| git_err("read commit", e))?;
-    let root = repo
-        .find_commit(oid)
-        .and_then(|c| c.tree())
-        .map_err(|_| Error::new(ErrorKind::NotFound, "extract", format!("commit {} not found in the mirror", commit.short())))?;
+    let root = repo.find_commit(oid).and_then(|c| c.tree()).map_err(|_| {
+        Error::new(ErrorKind::NotFound, "extract", format!("commit {} not found in the mirror", commit.short()))
+    })?;
     let mut entries = BTreeMap::new();
     for path in request.required.iter().chain(request.extra) {
         let full = request.subdir.join(path);
-        let entry = root
-            .get_path(std::path::Path::new(full.as_str()))
-            .map_err(|_| Error::new(ErrorKind::NotFound, "extract", format!("{full} not found at {}", commit.short())))?;
+        let entry = root.get_path(std::path::Path::new(full.as_str())).map_err(|_| {
+            Error::new(ErrorKind::NotFound, "extract", format!("{full} not found at {}", commit.short()))
+        })?;
         collect(repo, &entry, &full, request.subdir, &mut entries, commit)?;
     }
     Ok(Bundle { commit: commit.clone(), entries: entries.into_values().collect() })
@@ -54,7 +53,10 @@ fn collect(
                 check_link(&rel, &target)?;
                 EntryKind::Symlink { target }
             } else {
-                EntryKind::File { data: Bytes::copy_from_slice(blob.content()), executable: entry.filemode() == MODE_EXECUTABLE }
+                EntryKind::File {
+                    data: Bytes::copy_from_slice(blob.content()),
+                    executable: entry.filemode() == MODE_EXECUTABLE,
+                }
             };
             out.insert(rel.clone(), BundleEntry { path: rel, kind });
             Ok(())
@@ -62,9 +64,16 @@ fn collect(
         _ if entry.filemode() == MODE_SUBMODULE => Err(Error::new(
             ErrorKind::InvalidInput,
             "extract",
-            format!("{full} is a git submodule at {}; submodules cannot be deployed, list the files instead", commit.short()),
+            format!(
+                "{full} is a git submodule at {}; submodules cannot be deployed, list the files instead",
+                commit.short()
+            ),
         )),
-        _ => Err(Error::new(ErrorKind::InvalidInput, "extract", format!("{full} at {} is not a file or directory", commit.short()))),
+        _ => Err(Error::new(
+            ErrorKind::InvalidInput,
+            "extract",
+            format!("{full} at {} is not a file or directory", commit.short()),
+        )),
     }
 }
 
@@ -94,7 +103,9 @@ fn check_link(link: &RelPath, target: &str) -> Result<()> {
         Error::new(
             ErrorKind::InvalidInput,
             "extract",
-            format!("symlink {link} points to {target:?}, outside the project directory; only links within it can be deployed"),
+            format!(
+                "symlink {link} points to {target:?}, outside the project directory; only links within it can be deployed"
+            ),
         )
     };
     if target.starts_with('/') {

@@ -105,7 +105,11 @@ fn remote_head(inner: &Inner, mirror: &Repository, repo: &Repo) -> Result<Commit
     let wanted = format!("refs/heads/{}", repo.branch);
     let heads = connection.list().map_err(|e| map_error("ls-remote", &repo.url, e))?;
     heads.iter().find(|h| h.name() == wanted).map(|h| commit_id(h.oid())).ok_or_else(|| {
-        Error::new(ErrorKind::NotFound, "ls-remote", format!("branch \"{}\" not found in {}", repo.branch, redact_url(&repo.url)))
+        Error::new(
+            ErrorKind::NotFound,
+            "ls-remote",
+            format!("branch \"{}\" not found in {}", repo.branch, redact_url(&repo.url)),
+        )
     })
 }
 
@@ -125,7 +129,11 @@ fn fetch_all(inner: &Inner, mirror: &Repository, repo: &Repo) -> Result<()> {
 fn local_branch(mirror: &Repository, repo: &Repo) -> Result<CommitId> {
     let reference = format!("refs/heads/{}", repo.branch);
     mirror.refname_to_id(&reference).map(commit_id).map_err(|_| {
-        Error::new(ErrorKind::NotFound, "fetch", format!("branch \"{}\" not found in {}", repo.branch, redact_url(&repo.url)))
+        Error::new(
+            ErrorKind::NotFound,
+            "fetch",
+            format!("branch \"{}\" not found in {}", repo.branch, redact_url(&repo.url)),
+        )
     })
 }
 
@@ -173,7 +181,8 @@ impl Source for GitSource {
                 .map_err(|e| Error::new(ErrorKind::Git, "diff", e.message().to_owned()))?;
             let mut find = git2::DiffFindOptions::new();
             find.renames(true).copies(true);
-            diff.find_similar(Some(&mut find)).map_err(|e| Error::new(ErrorKind::Git, "diff", e.message().to_owned()))?;
+            diff.find_similar(Some(&mut find))
+                .map_err(|e| Error::new(ErrorKind::Git, "diff", e.message().to_owned()))?;
             let mut paths = BTreeSet::new();
             for delta in diff.deltas() {
                 for file in [delta.old_file(), delta.new_file()] {
@@ -210,12 +219,20 @@ impl Source for GitSource {
                 .revparse_single(&format!("refs/heads/{rev}"))
                 .or_else(|_| mirror.revparse_single(&rev))
                 .map_err(|e| {
-                    let kind = if e.code() == git2::ErrorCode::Ambiguous { ErrorKind::InvalidInput } else { ErrorKind::NotFound };
-                    Error::new(kind, "resolve", format!("{rev:?} is not a commit or branch of {}: {}", redact_url(&repo.url), e.message()))
+                    let kind = if e.code() == git2::ErrorCode::Ambiguous {
+                        ErrorKind::InvalidInput
+                    } else {
+                        ErrorKind::NotFound
+                    };
+                    Error::new(
+                        kind,
+                        "resolve",
+                        format!("{rev:?} is not a commit or branch of {}: {}", redact_url(&repo.url), e.message()),
+                    )
                 })?;
-            let commit = object
-                .peel_to_commit()
-                .map_err(|_| Error::new(ErrorKind::InvalidInput, "resolve", format!("{rev:?} does not name a commit")))?;
+            let commit = object.peel_to_commit().map_err(|_| {
+                Error::new(ErrorKind::InvalidInput, "resolve", format!("{rev:?} does not name a commit"))
+            })?;
             Ok(commit_id(commit.id()))
         })
         .await

@@ -77,11 +77,11 @@ pub fn classify(url: &str) -> RemoteKind {
 }
 
 fn split_port(hostport: &str) -> (String, u16) {
-    if let Some(rest) = hostport.strip_prefix('[') {
-        if let Some((host, after)) = rest.split_once(']') {
-            let port = after.strip_prefix(':').and_then(|p| p.parse().ok()).unwrap_or(22);
-            return (host.to_owned(), port);
-        }
+    if let Some(rest) = hostport.strip_prefix('[')
+        && let Some((host, after)) = rest.split_once(']')
+    {
+        let port = after.strip_prefix(':').and_then(|p| p.parse().ok()).unwrap_or(22);
+        return (host.to_owned(), port);
     }
     match hostport.rsplit_once(':') {
         Some((h, p)) if p.parse::<u16>().is_ok() => (h.to_owned(), p.parse().unwrap_or(22)),
@@ -94,19 +94,20 @@ fn split_port(hostport: &str) -> (String, u16) {
 /// other than ASCII letters, digits, `.` and `-` replaced with `_`.
 pub fn slug(url: &str) -> String {
     let mut s = url.split_once("://").map_or(url, |(_, rest)| rest).to_owned();
-    if let Some(at) = s.find('@') {
-        if s.find('/').is_none_or(|slash| at < slash) {
-            s = s[at + 1..].to_owned();
-        }
+    if let Some(at) = s.find('@')
+        && s.find('/').is_none_or(|slash| at < slash)
+    {
+        s = s[at + 1..].to_owned();
     }
-    if let Some(colon) = s.find(':') {
-        if s.find('/').is_none_or(|slash| colon < slash) {
-            s.replace_range(colon..=colon, "/");
-        }
+    if let Some(colon) = s.find(':')
+        && s.find('/').is_none_or(|slash| colon < slash)
+    {
+        s.replace_range(colon..=colon, "/");
     }
     let s = s.trim_end_matches('/');
     let s = s.strip_suffix(".git").unwrap_or(s);
-    let out: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
+    let out: String =
+        s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
     if out.is_empty() || out.chars().all(|c| c == '.') { "repo".into() } else { out }
 }
 
@@ -115,10 +116,10 @@ pub fn redact_url(url: &str) -> String {
     if let Some((scheme, rest)) = url.split_once("://") {
         let authority_end = rest.find('/').unwrap_or(rest.len());
         let authority = &rest[..authority_end];
-        if let Some((userinfo, host)) = authority.rsplit_once('@') {
-            if let Some((user, _password)) = userinfo.split_once(':') {
-                return format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..]);
-            }
+        if let Some((userinfo, host)) = authority.rsplit_once('@')
+            && let Some((user, _password)) = userinfo.split_once(':')
+        {
+            return format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..]);
         }
     }
     url.to_owned()
@@ -151,10 +152,10 @@ impl Callbacks {
                     _ => Cred::ssh_key_from_agent(user),
                 };
             }
-            if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
-                if let Some(token) = auth.https_token.as_ref().and_then(|p| p(cred_url)) {
-                    return Cred::userpass_plaintext("x-access-token", token.expose());
-                }
+            if allowed.contains(CredentialType::USER_PASS_PLAINTEXT)
+                && let Some(token) = auth.https_token.as_ref().and_then(|p| p(cred_url))
+            {
+                return Cred::userpass_plaintext("x-access-token", token.expose());
             }
             if allowed.contains(CredentialType::USERNAME) {
                 return Cred::username(username.unwrap_or("git"));
@@ -202,7 +203,9 @@ pub(crate) fn map_error(operation: &'static str, url: &str, err: git2::Error) ->
         (ErrorCode::Auth, _) => ErrorKind::Auth,
         (ErrorCode::Certificate, _) => ErrorKind::HostKey,
         (ErrorCode::NotFound, _) => ErrorKind::NotFound,
-        (_, ErrorClass::Net | ErrorClass::Ssh | ErrorClass::Http | ErrorClass::Ssl | ErrorClass::Os) => ErrorKind::Unreachable,
+        (_, ErrorClass::Net | ErrorClass::Ssh | ErrorClass::Http | ErrorClass::Ssl | ErrorClass::Os) => {
+            ErrorKind::Unreachable
+        }
         _ => ErrorKind::Git,
     };
     let message = err.message().to_owned();
@@ -215,7 +218,11 @@ mod tests {
 
     #[test]
     fn classifies_every_url_form() {
-        let ssh = |user: Option<&str>, host: &str, port| RemoteKind::Ssh { user: user.map(str::to_owned), host: host.into(), port };
+        let ssh = |user: Option<&str>, host: &str, port| RemoteKind::Ssh {
+            user: user.map(str::to_owned),
+            host: host.into(),
+            port,
+        };
         let cases = [
             ("https://github.com/acme/app.git", RemoteKind::Https),
             ("http://git.local/app", RemoteKind::Https),

@@ -7,9 +7,7 @@ mod status;
 
 pub use commit::{CommitId, InvalidCommitId, is_commit_prefix};
 pub use name::{HostName, InvalidName, MAX_NAME_LEN, NAME_RULE, ProjectName, RepoName, validate_name};
-pub use record::{
-    Deployment, InvalidRunId, RollbackRecord, RunId, StepOutcome, StepRecord, Trigger,
-};
+pub use record::{Deployment, InvalidRunId, RollbackRecord, RunId, StepOutcome, StepRecord, Trigger};
 pub use status::{DeployStatus, HostState, IllegalTransition};
 
 /// A (project, host) pair: the unit of deployment, of dedup and of the latest-record index.

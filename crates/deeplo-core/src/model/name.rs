@@ -13,7 +13,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 pub const MAX_NAME_LEN: usize = 128;
 
 /// A sentence that says which names are allowed, for error messages.
-pub const NAME_RULE: &str = "use ASCII letters, digits, '.', '_' and '-', starting with a letter or digit, at most 128 characters";
+pub const NAME_RULE: &str =
+    "use ASCII letters, digits, '.', '_' and '-', starting with a letter or digit, at most 128 characters";
 
 /// Why a name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,11 +28,7 @@ pub fn validate_name(name: &str) -> Result<(), InvalidName> {
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
     let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if first_ok && rest_ok && name.len() <= MAX_NAME_LEN {
-        Ok(())
-    } else {
-        Err(InvalidName { name: name.to_owned() })
-    }
+    if first_ok && rest_ok && name.len() <= MAX_NAME_LEN { Ok(()) } else { Err(InvalidName { name: name.to_owned() }) }
 }
 
 macro_rules! name_type {

@@ -38,10 +38,7 @@ impl DeployStatus {
     /// cancelled or refused before it started).
     pub fn can_become(self, to: DeployStatus) -> bool {
         use DeployStatus::*;
-        matches!(
-            (self, to),
-            (Pending, Running) | (Pending, Failed) | (Running, Succeeded) | (Running, Failed)
-        )
+        matches!((self, to), (Pending, Running) | (Pending, Failed) | (Running, Succeeded) | (Running, Failed))
     }
 
     /// The transition function.
@@ -49,11 +46,7 @@ impl DeployStatus {
         if self.can_become(to) {
             Ok(to)
         } else {
-            Err(IllegalTransition {
-                machine: "deployment status",
-                from: self.to_string(),
-                to: to.to_string(),
-            })
+            Err(IllegalTransition { machine: "deployment status", from: self.to_string(), to: to.to_string() })
         }
     }
 
@@ -85,8 +78,7 @@ pub enum HostState {
 }
 
 impl HostState {
-    pub const ALL: [HostState; 4] =
-        [Self::Provisioning, Self::Active, Self::Unreachable, Self::Decommissioned];
+    pub const ALL: [HostState; 4] = [Self::Provisioning, Self::Active, Self::Unreachable, Self::Decommissioned];
 
     /// Whether deploys may be sent to a host in this state.
     pub fn accepts_deploys(self) -> bool {
@@ -109,11 +101,7 @@ impl HostState {
         if self.can_become(to) {
             Ok(to)
         } else {
-            Err(IllegalTransition {
-                machine: "host state",
-                from: self.to_string(),
-                to: to.to_string(),
-            })
+            Err(IllegalTransition { machine: "host state", from: self.to_string(), to: to.to_string() })
         }
     }
 

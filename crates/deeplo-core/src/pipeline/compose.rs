@@ -26,11 +26,7 @@ pub fn project_name(project: &ProjectName, prefix: Option<&str>) -> String {
         }
     }
     let trimmed = out.trim_matches(|c| c == '-' || c == '_');
-    if trimmed.starts_with(|c: char| c.is_ascii_digit()) {
-        format!("deeplo-{trimmed}")
-    } else {
-        trimmed.to_owned()
-    }
+    if trimmed.starts_with(|c: char| c.is_ascii_digit()) { format!("deeplo-{trimmed}") } else { trimmed.to_owned() }
 }
 
 /// Which compose program the host has.
@@ -97,14 +93,10 @@ impl ServiceState {
     }
 
     fn fill_from_labels(&mut self) {
-        if self.service.is_empty() {
-            if let Some(service) = self
-                .labels
-                .split(',')
-                .find_map(|kv| kv.strip_prefix("com.docker.compose.service="))
-            {
-                self.service = service.to_owned();
-            }
+        if self.service.is_empty()
+            && let Some(service) = self.labels.split(',').find_map(|kv| kv.strip_prefix("com.docker.compose.service="))
+        {
+            self.service = service.to_owned();
         }
         if self.health.is_empty() {
             // `docker ps` has no Health field; its Status ends in "(healthy)" and the like.

@@ -156,7 +156,13 @@ impl StepRunner<'_> {
             Ok(_) => (StepOutcome::Succeeded, None),
             Err(e) => (StepOutcome::Failed, Some(e.message().to_owned())),
         };
-        self.record.steps.push(StepRecord { name: name.clone(), started_at, duration_ms, outcome, error: error.clone() });
+        self.record.steps.push(StepRecord {
+            name: name.clone(),
+            started_at,
+            duration_ms,
+            outcome,
+            error: error.clone(),
+        });
         match &error {
             None => self.log.line(format!("{name}: ok ({duration_ms} ms)")),
             Some(e) => self.log.line(format!("{name}: FAILED after {duration_ms} ms: {e}")),
@@ -164,10 +170,7 @@ impl StepRunner<'_> {
         self.emit(ProgressEvent::StepFinished { step: name, outcome, duration_ms });
         self.log.flush(false).await;
         result.map_err(|error| {
-            let error = error
-                .with_step(step.name())
-                .with_project(&self.record.project)
-                .with_host(&self.record.host);
+            let error = error.with_step(step.name()).with_project(&self.record.project).with_host(&self.record.host);
             StepFailure { step, error }
         })
     }

@@ -43,15 +43,11 @@ pub(crate) struct Session {
 
 impl Session {
     fn transport(&self) -> Result<&dyn Transport> {
-        self.transport
-            .as_deref()
-            .ok_or_else(|| Error::new(ErrorKind::Unreachable, "deploy", "not connected"))
+        self.transport.as_deref().ok_or_else(|| Error::new(ErrorKind::Unreachable, "deploy", "not connected"))
     }
 
     fn compose(&self) -> Result<&ComposeCommand> {
-        self.compose
-            .as_ref()
-            .ok_or_else(|| Error::new(ErrorKind::Deploy, "deploy", "compose command not detected"))
+        self.compose.as_ref().ok_or_else(|| Error::new(ErrorKind::Deploy, "deploy", "compose command not detected"))
     }
 
     pub async fn close(&mut self) {
@@ -101,7 +97,12 @@ pub(crate) async fn deploy_commit(
                 extra: &target.project.extra_files,
             };
             let bundle = source.bundle(target.repo, commit, request).await?;
-            log.line(format!("{} file(s), {} bytes from {}", bundle.entries.len(), bundle.size(), target.project.repo_subdir));
+            log.line(format!(
+                "{} file(s), {} bytes from {}",
+                bundle.entries.len(),
+                bundle.size(),
+                target.project.repo_subdir
+            ));
             Ok(bundle)
         })
         .await?;
@@ -145,7 +146,11 @@ pub(crate) async fn deploy_commit(
         run.run(Step::Persist, async {
             let out = checked(transport, &remote::persist(&dirs, &persist), &Discard, "copy persisted files").await?;
             let kept: Vec<String> = out.stdout_str().lines().map(str::to_owned).collect();
-            log.line(if kept.is_empty() { "no persisted file to keep".to_owned() } else { format!("kept {}", kept.join(", ")) });
+            log.line(if kept.is_empty() {
+                "no persisted file to keep".to_owned()
+            } else {
+                format!("kept {}", kept.join(", "))
+            });
             Ok(())
         })
         .await?;
@@ -163,7 +168,8 @@ pub(crate) async fn deploy_commit(
                     format!("compose config failed, nothing was changed on the host: {}", out.tail(12)),
                 ));
             }
-            let services: Vec<String> = out.stdout_str().lines().map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()).collect();
+            let services: Vec<String> =
+                out.stdout_str().lines().map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()).collect();
             log.line(format!("services: {}", services.join(", ")));
             Ok(services)
         })
@@ -200,8 +206,10 @@ pub(crate) async fn deploy_commit(
     })
     .await?;
 
-    run.run(Step::Cleanup, async { checked(transport, &remote::remove_dir(&dirs.old), log, "remove old directory").await.map(|_| ()) })
-        .await?;
+    run.run(Step::Cleanup, async {
+        checked(transport, &remote::remove_dir(&dirs.old), log, "remove old directory").await.map(|_| ())
+    })
+    .await?;
     Ok(())
 }
 

@@ -39,11 +39,7 @@ impl WatchPaths {
                         builder.add(glob);
                     }
                     Err(err) => {
-                        errors.push(InvalidGlob {
-                            index,
-                            pattern: pattern.to_owned(),
-                            reason: err.kind().to_string(),
-                        });
+                        errors.push(InvalidGlob { index, pattern: pattern.to_owned(), reason: err.kind().to_string() });
                         break;
                     }
                 }
@@ -52,9 +48,9 @@ impl WatchPaths {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let set = builder.build().map_err(|err| {
-            vec![InvalidGlob { index: 0, pattern: String::new(), reason: err.to_string() }]
-        })?;
+        let set = builder
+            .build()
+            .map_err(|err| vec![InvalidGlob { index: 0, pattern: String::new(), reason: err.to_string() }])?;
         Ok(Self { patterns: patterns.iter().map(|p| p.as_ref().to_owned()).collect(), set })
     }
 
@@ -84,10 +80,10 @@ impl WatchPaths {
 fn variants(pattern: &str) -> Vec<String> {
     let pattern = pattern.trim_start_matches("./");
     let mut out = vec![pattern.to_owned()];
-    if let Some(dir) = pattern.strip_suffix("/**") {
-        if !dir.is_empty() {
-            out.push(dir.to_owned());
-        }
+    if let Some(dir) = pattern.strip_suffix("/**")
+        && !dir.is_empty()
+    {
+        out.push(dir.to_owned());
     }
     out
 }

@@ -162,11 +162,8 @@ impl<T> JobHandle<T> {
 
 impl Scheduler {
     pub fn new(limits: Limits) -> Self {
-        let limits = Limits {
-            max_workers: limits.max_workers.max(1),
-            max_per_host: limits.max_per_host.max(1),
-            ..limits
-        };
+        let limits =
+            Limits { max_workers: limits.max_workers.max(1), max_per_host: limits.max_per_host.max(1), ..limits };
         Self {
             shared: Arc::new(Shared {
                 limits,
@@ -224,13 +221,20 @@ impl Scheduler {
         let id = {
             let mut state = self.state();
             if state.shutting_down {
-                return Err(Error::new(ErrorKind::ShuttingDown, "schedule deploy", "the scheduler is shutting down and takes no new jobs"));
+                return Err(Error::new(
+                    ErrorKind::ShuttingDown,
+                    "schedule deploy",
+                    "the scheduler is shutting down and takes no new jobs",
+                ));
             }
             if state.queue.len() >= self.shared.limits.queue_capacity {
                 return Err(Error::new(
                     ErrorKind::QueueFull,
                     "schedule deploy",
-                    format!("the deploy queue is full ({} jobs waiting); try again later", self.shared.limits.queue_capacity),
+                    format!(
+                        "the deploy queue is full ({} jobs waiting); try again later",
+                        self.shared.limits.queue_capacity
+                    ),
                 ));
             }
             let id = state.next_id;

@@ -41,8 +41,11 @@ async fn global_limit_is_respected() {
     let handles: Vec<_> = (0..10)
         .map(|i| {
             let g = g.clone();
-            s.submit(key(&format!("p{i}"), &format!("h{i}")), move |_| async move { g.hold(Duration::from_secs(1)).await })
-                .unwrap()
+            s.submit(
+                key(&format!("p{i}"), &format!("h{i}")),
+                move |_| async move { g.hold(Duration::from_secs(1)).await },
+            )
+            .unwrap()
         })
         .collect();
     for h in handles {
@@ -59,7 +62,10 @@ async fn per_host_limit_and_other_hosts_not_blocked() {
     let mut handles = Vec::new();
     for i in 0..5 {
         let g = g.clone();
-        handles.push(s.submit(key(&format!("p{i}"), "busy"), move |_| async move { g.hold(Duration::from_secs(10)).await }).unwrap());
+        handles.push(
+            s.submit(key(&format!("p{i}"), "busy"), move |_| async move { g.hold(Duration::from_secs(10)).await })
+                .unwrap(),
+        );
     }
     let o = order.clone();
     let other = s

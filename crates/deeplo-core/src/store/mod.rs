@@ -1,9 +1,9 @@
 //! Where deployment records, run logs, poll cursors and small documents (the applied
 //! config, the observed state) live.
 
-mod file;
 #[cfg(feature = "testing")]
 pub mod conformance;
+mod file;
 
 pub use file::FileStore;
 

@@ -16,12 +16,7 @@ pub(super) fn env(vars: &[(&str, &str)]) -> EnvMap {
 
 /// A config document from flow-style entries.
 pub(super) fn doc(hosts: &[&str], repos: &[&str], projects: &[&str]) -> String {
-    format!(
-        "hosts: [{}]\nrepos: [{}]\nprojects: [{}]\n",
-        hosts.join(", "),
-        repos.join(", "),
-        projects.join(", ")
-    )
+    format!("hosts: [{}]\nrepos: [{}]\nprojects: [{}]\n", hosts.join(", "), repos.join(", "), projects.join(", "))
 }
 
 pub(super) fn ok_with(yaml: &str, vars: &[(&str, &str)]) -> Loaded {
@@ -54,10 +49,7 @@ pub(super) fn expect_errors_with(yaml: &str, vars: &[(&str, &str)], want: &[(&st
     };
     let got: Vec<&Diagnostic> = errors.errors().collect();
     let matches = got.len() == want.len()
-        && got
-            .iter()
-            .zip(want)
-            .all(|(d, (path, message))| d.path == *path && d.message.contains(message));
+        && got.iter().zip(want).all(|(d, (path, message))| d.path == *path && d.message.contains(message));
     assert!(matches, "\n{yaml}\nwant {want:#?}\ngot  {got:#?}");
 }
 
@@ -81,12 +73,7 @@ fn empty_documents_report_missing_sections_in_order() {
         "error repos: at least one repo is required",
         "warning projects: no projects configured; the daemon will deploy nothing and tear down existing deployments",
     ];
-    for yaml in [
-        "",
-        "# only a comment\n",
-        "---\n",
-        "hosts:\nrepos: []\nprojects: null\n",
-    ] {
+    for yaml in ["", "# only a comment\n", "---\n", "hosts:\nrepos: []\nprojects: null\n"] {
         assert_eq!(diagnostics_with(yaml, &[]), want, "{yaml:?}");
     }
 }
@@ -97,9 +84,7 @@ fn no_projects_is_only_a_warning() {
     let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
     assert_eq!(
         warnings,
-        [
-            "projects: no projects configured; the daemon will deploy nothing and tear down existing deployments"
-        ]
+        ["projects: no projects configured; the daemon will deploy nothing and tear down existing deployments"]
     );
     assert!(loaded.config.projects.is_empty());
 }
@@ -108,12 +93,7 @@ fn no_projects_is_only_a_warning() {
 fn yaml_syntax_errors_are_one_diagnostic() {
     let errors = parse("hosts: [\n", &EnvMap::default()).unwrap_err();
     assert_eq!(errors.diagnostics.len(), 1);
-    assert!(
-        errors.diagnostics[0]
-            .message
-            .starts_with("invalid config YAML: "),
-        "{errors}"
-    );
+    assert!(errors.diagnostics[0].message.starts_with("invalid config YAML: "), "{errors}");
     let dup = parse("hosts: []\nhosts: []\n", &EnvMap::default()).unwrap_err();
     assert!(dup.diagnostics[0].message.contains("duplicate"), "{dup}");
 }
@@ -121,13 +101,7 @@ fn yaml_syntax_errors_are_one_diagnostic() {
 #[test]
 fn wrong_types_name_the_path_and_what_was_expected() {
     let cases: &[(&str, &[(&str, &str)])] = &[
-        (
-            "[1, 2]",
-            &[(
-                "",
-                "expected a config (a mapping with keys hosts, repos, projects), got a list",
-            )],
-        ),
+        ("[1, 2]", &[("", "expected a config (a mapping with keys hosts, repos, projects), got a list")]),
         // A section that is not a list is reported once; references into it are not checked.
         (
             &format!("hosts: web-1\nrepos: [{REPO}]\nprojects: [{PROJECT}]\n"),
@@ -135,21 +109,14 @@ fn wrong_types_name_the_path_and_what_was_expected() {
         ),
         (
             "hosts: [web-1]\nrepos: [{name: app, url: u}]\n",
-            &[(
-                "hosts[0]",
-                "expected a host (a mapping with keys name, address",
-            )],
+            &[("hosts[0]", "expected a host (a mapping with keys name, address")],
         ),
         (
             &doc(&["{name: [a], address: x, deploy_dir: /d}"], &[REPO], &[]),
             &[("hosts[0].name", "expected a string, got a list")],
         ),
         (
-            &doc(
-                &["{name: {a: 1}, address: x, deploy_dir: /d}"],
-                &[REPO],
-                &[],
-            ),
+            &doc(&["{name: {a: 1}, address: x, deploy_dir: /d}"], &[REPO], &[]),
             &[("hosts[0].name", "expected a string, got a mapping")],
         ),
         (
@@ -157,30 +124,15 @@ fn wrong_types_name_the_path_and_what_was_expected() {
             &[("repos[0].branch", "got the number 1.1; quote it")],
         ),
         (
-            &doc(
-                &[HOST],
-                &[REPO],
-                &["{name: site, repo: app, repo_subdir: d, targets: web-1}"],
-            ),
-            &[(
-                "projects[0].targets",
-                "expected a list of strings, got \"web-1\"",
-            )],
+            &doc(&[HOST], &[REPO], &["{name: site, repo: app, repo_subdir: d, targets: web-1}"]),
+            &[("projects[0].targets", "expected a list of strings, got \"web-1\"")],
         ),
         (
-            &doc(
-                &[HOST],
-                &[REPO],
-                &["{name: site, repo: app, repo_subdir: d, targets: [[web-1]]}"],
-            ),
+            &doc(&[HOST], &[REPO], &["{name: site, repo: app, repo_subdir: d, targets: [[web-1]]}"]),
             &[("projects[0].targets[0]", "expected a string, got a list")],
         ),
         (
-            &doc(
-                &["{name: !custom web-1, address: x, deploy_dir: /d}"],
-                &[REPO],
-                &[],
-            ),
+            &doc(&["{name: !custom web-1, address: x, deploy_dir: /d}"], &[REPO], &[]),
             &[("hosts[0].name", "YAML tags are not supported")],
         ),
     ];
@@ -191,11 +143,7 @@ fn wrong_types_name_the_path_and_what_was_expected() {
 
 #[test]
 fn scalars_are_accepted_as_text_and_numbers_as_strings() {
-    let yaml = doc(
-        &["{name: 2024, address: x, deploy_dir: /d, port: '2222', user: true}"],
-        &[REPO],
-        &[],
-    );
+    let yaml = doc(&["{name: 2024, address: x, deploy_dir: /d, port: '2222', user: true}"], &[REPO], &[]);
     let host = &ok(&yaml).config.hosts[0];
     assert_eq!(host.name, "2024");
     assert_eq!(host.port, 2222);
@@ -205,56 +153,27 @@ fn scalars_are_accepted_as_text_and_numbers_as_strings() {
 #[test]
 fn unknown_keys_suggest_the_nearest_valid_key() {
     let cases: &[(&str, &[(&str, &str)])] = &[
+        (&format!("{}host: []\n", doc(&[HOST], &[REPO], &[])), &[("host", "unknown key; did you mean \"hosts\"?")]),
         (
-            &format!("{}host: []\n", doc(&[HOST], &[REPO], &[])),
-            &[("host", "unknown key; did you mean \"hosts\"?")],
-        ),
-        (
-            &doc(
-                &["{name: web-1, adress: x, address: y, deploy_dir: /d}"],
-                &[REPO],
-                &[],
-            ),
+            &doc(&["{name: web-1, adress: x, address: y, deploy_dir: /d}"], &[REPO], &[]),
             &[("hosts[0].adress", "unknown key; did you mean \"address\"?")],
         ),
+        (&doc(&[HOST], &["{name: app, url: u, brnch: main}"], &[]), &[("repos[0].brnch", "did you mean \"branch\"?")]),
         (
-            &doc(&[HOST], &["{name: app, url: u, brnch: main}"], &[]),
-            &[("repos[0].brnch", "did you mean \"branch\"?")],
+            &doc(&[HOST], &[REPO], &["{name: s, repo: app, repo_subdir: d, targets: [web-1], watch_path: [a]}"]),
+            &[("projects[0].watch_path", "unknown key; did you mean \"watch_paths\"?")],
         ),
         (
             &doc(
                 &[HOST],
                 &[REPO],
-                &["{name: s, repo: app, repo_subdir: d, targets: [web-1], watch_path: [a]}"],
+                &["{name: s, repo: app, repo_subdir: d, targets: [web-1], health_check: {url: 'http://x', retry: 3}}"],
             ),
-            &[(
-                "projects[0].watch_path",
-                "unknown key; did you mean \"watch_paths\"?",
-            )],
+            &[("projects[0].health_check.retry", "did you mean \"retries\"?")],
         ),
         (
-            &doc(
-                &[HOST],
-                &[REPO],
-                &[
-                    "{name: s, repo: app, repo_subdir: d, targets: [web-1], health_check: {url: 'http://x', retry: 3}}",
-                ],
-            ),
-            &[(
-                "projects[0].health_check.retry",
-                "did you mean \"retries\"?",
-            )],
-        ),
-        (
-            &doc(
-                &[HOST],
-                &[REPO],
-                &["{name: s, repo: app, repo_subdir: d, targets: [web-1], zzz: 1}"],
-            ),
-            &[(
-                "projects[0].zzz",
-                "unknown key; expected one of name, repo, repo_subdir, targets,",
-            )],
+            &doc(&[HOST], &[REPO], &["{name: s, repo: app, repo_subdir: d, targets: [web-1], zzz: 1}"]),
+            &[("projects[0].zzz", "unknown key; expected one of name, repo, repo_subdir, targets,")],
         ),
     ];
     for (yaml, want) in cases {
@@ -283,18 +202,9 @@ projects: []
     let hosts = ok(yaml).config.hosts;
     assert_eq!(hosts[0].deploy_dir, "/srv/apps");
     assert_eq!(hosts[0].user, "ops");
-    assert_eq!(
-        hosts[1].user, "root",
-        "a key written in the mapping wins over a merged one"
-    );
+    assert_eq!(hosts[1].user, "root", "a key written in the mapping wins over a merged one");
     let bad = "x-h: &h {deplo_dir: /srv}\nhosts: [{<<: *h, name: a, address: b, deploy_dir: /d}]\nrepos: [{name: app, url: u}]\n";
-    expect_errors(
-        bad,
-        &[(
-            "hosts[0].deplo_dir",
-            "did you mean \"deploy_dir\"? (merged in with <<)",
-        )],
-    );
+    expect_errors(bad, &[("hosts[0].deplo_dir", "did you mean \"deploy_dir\"? (merged in with <<)")]);
 }
 
 #[test]
@@ -326,37 +236,22 @@ projects:
     assert_eq!(c.hosts[0].address, "a-fallback");
     assert_eq!(c.hosts[0].deploy_dir, "/srv");
     assert_eq!(c.hosts[0].port, 2222);
-    assert_eq!(
-        c.hosts[0].user, "$USER",
-        "$VAR without braces is left alone"
-    );
-    assert_eq!(
-        c.repos[0].poll_interval,
-        std::time::Duration::from_secs(300)
-    );
+    assert_eq!(c.hosts[0].user, "$USER", "$VAR without braces is left alone");
+    assert_eq!(c.repos[0].poll_interval, std::time::Duration::from_secs(300));
     assert!(!c.projects[0].rollback);
 }
 
 #[test]
 fn expanded_values_never_add_yaml_structure() {
     let evil = "x.yml\n  - evil: x\nrepos: []";
-    let project =
-        "{name: site, repo: app, repo_subdir: deploy, targets: [web-1], compose_files: ['${F}']}";
+    let project = "{name: site, repo: app, repo_subdir: deploy, targets: [web-1], compose_files: ['${F}']}";
     let c = ok_with(&doc(&[HOST], &[REPO], &[project]), &[("F", evil)]).config;
     assert_eq!(c.repos.len(), 1);
     assert_eq!(c.projects[0].compose_files.len(), 1);
     assert_eq!(c.projects[0].compose_files[0].as_str(), evil);
     // The same text in a field that refuses newlines is an error about the value, not YAML.
-    let yaml = doc(
-        &["{name: web-1, address: '${ADDR}', deploy_dir: /d}"],
-        &[REPO],
-        &[],
-    );
-    expect_errors_with(
-        &yaml,
-        &[("ADDR", evil)],
-        &[("hosts[0].address", "must not hold control characters")],
-    );
+    let yaml = doc(&["{name: web-1, address: '${ADDR}', deploy_dir: /d}"], &[REPO], &[]);
+    expect_errors_with(&yaml, &[("ADDR", evil)], &[("hosts[0].address", "must not hold control characters")]);
 }
 
 #[test]
@@ -367,13 +262,7 @@ repos: [{name: app, url: '${A}'}]
 projects: [{name: site, repo: app, repo_subdir: deploy, targets: [web-1], compose_files: ['${C:-c.yml}']}]
 ";
     // Nothing else is reported for the fields that used them: their values are unknown.
-    expect_errors(
-        yaml,
-        &[(
-            "hosts[0].address",
-            "missing environment variable(s): ADDR, B, A, PORT; set them",
-        )],
-    );
+    expect_errors(yaml, &[("hosts[0].address", "missing environment variable(s): ADDR, B, A, PORT; set them")]);
 }
 
 #[test]
@@ -392,19 +281,10 @@ repos:
         &[
             ("projects[0].repo", "no repo named \"nope\""),
             ("projects[0].repo_subdir", "is absolute"),
-            (
-                "projects[0].targets[0]",
-                "no host named \"web-9\"; did you mean \"web-1\"?",
-            ),
+            ("projects[0].targets[0]", "no host named \"web-9\"; did you mean \"web-1\"?"),
             ("hosts[0].deploy_dir", "must be an absolute path"),
-            (
-                "hosts[0].port",
-                "expected a number from 1 to 65535, got \"abc\"",
-            ),
-            (
-                "hosts[1].name",
-                "duplicate host name \"web-1\"; hosts[0] already has it",
-            ),
+            ("hosts[0].port", "expected a number from 1 to 65535, got \"abc\""),
+            ("hosts[1].name", "duplicate host name \"web-1\"; hosts[0] already has it"),
             ("repos[0].trigger_mode", "unknown trigger mode \"push\""),
             ("repos[0].poll_interval", "a unit is required"),
         ],
@@ -417,12 +297,7 @@ fn load_names_the_file() {
     let missing = dir.path().join("absent.yml");
     let errors = load(&missing, &EnvMap::default()).unwrap_err();
     assert_eq!(errors.file.as_deref(), Some(missing.as_path()));
-    assert!(
-        errors.diagnostics[0]
-            .message
-            .starts_with("cannot read config file "),
-        "{errors}"
-    );
+    assert!(errors.diagnostics[0].message.starts_with("cannot read config file "), "{errors}");
     assert!(errors.to_string().contains("absent.yml"), "{errors}");
 
     let file = dir.path().join("config.yml");
@@ -439,14 +314,7 @@ fn load_names_the_file() {
     assert_eq!(errors.warnings().count(), 1);
 
     std::fs::write(&file, doc(&[HOST], &[REPO], &[PROJECT])).unwrap();
-    assert_eq!(
-        load(&file, &EnvMap::default())
-            .unwrap()
-            .config
-            .projects
-            .len(),
-        1
-    );
+    assert_eq!(load(&file, &EnvMap::default()).unwrap().config.projects.len(), 1);
 }
 
 #[test]
@@ -454,11 +322,7 @@ fn config_errors_map_to_a_config_error() {
     let errors = parse("hosts: []", &EnvMap::default()).unwrap_err();
     let err: crate::Error = errors.into();
     assert_eq!(err.kind(), crate::ErrorKind::Config);
-    assert!(
-        err.to_string()
-            .contains("hosts: at least one host is required"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("hosts: at least one host is required"), "{err}");
     let source = std::error::Error::source(&err).unwrap();
     assert!(source.downcast_ref::<ConfigErrors>().is_some());
 }

@@ -2,10 +2,8 @@
 
 use super::*;
 
-const HOSTS: [&str; 2] = [
-    "{name: web-1, address: a, deploy_dir: /srv/apps}",
-    "{name: web-2, address: b, deploy_dir: /srv/other}",
-];
+const HOSTS: [&str; 2] =
+    ["{name: web-1, address: a, deploy_dir: /srv/apps}", "{name: web-2, address: b, deploy_dir: /srv/other}"];
 
 fn two(a: &str, b: &str) -> String {
     let a = format!("{{name: a, repo: app, repo_subdir: x, targets: [web-1]{a}}}");
@@ -97,8 +95,5 @@ fn each_host_is_checked() {
 #[test]
 fn duplicate_projects_do_not_also_report_an_overlap() {
     let p = "{name: a, repo: app, repo_subdir: x, targets: [web-1]}";
-    expect_errors(
-        &doc(&HOSTS, &[REPO], &[p, p]),
-        &[("projects[1].name", "duplicate project name \"a\"")],
-    );
+    expect_errors(&doc(&HOSTS, &[REPO], &[p, p]), &[("projects[1].name", "duplicate project name \"a\"")]);
 }
