@@ -8,6 +8,7 @@
 
 pub mod docker;
 mod git;
+pub mod scenario;
 mod sshd;
 
 pub use git::GitRepo;
@@ -15,9 +16,7 @@ pub use sshd::{Sshd, SshdOptions, free_port};
 
 /// Runs a command and returns its stdout, failing with its stderr when it exits non-zero.
 pub fn run(cmd: &mut std::process::Command) -> anyhow::Result<String> {
-    let out = cmd
-        .output()
-        .map_err(|e| anyhow::anyhow!("cannot run {cmd:?}: {e}"))?;
+    let out = cmd.output().map_err(|e| anyhow::anyhow!("cannot run {cmd:?}: {e}"))?;
     if !out.status.success() {
         anyhow::bail!(
             "{cmd:?} failed ({}): {}{}",

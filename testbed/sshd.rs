@@ -96,10 +96,10 @@ impl Sshd {
     fn wait_ready(&mut self) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Some(status) = child.try_wait()? {
-                    bail!("sshd exited at start ({status}): {}", self.log());
-                }
+            if let Some(child) = self.child.as_mut()
+                && let Some(status) = child.try_wait()?
+            {
+                bail!("sshd exited at start ({status}): {}", self.log());
             }
             if let Ok(stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
                 use std::io::Read;
@@ -215,6 +215,6 @@ fn current_user() -> String {
     std::env::var("USER")
         .ok()
         .filter(|u| !u.is_empty())
-        .or_else(|| run(&mut Command::new("id").arg("-un")).ok().map(|s| s.trim().to_owned()))
+        .or_else(|| run(Command::new("id").arg("-un")).ok().map(|s| s.trim().to_owned()))
         .unwrap_or_else(|| "root".into())
 }

@@ -221,6 +221,7 @@ async fn ecdsa_rsa_encrypted_and_agent_keys_authenticate() {
     o.agent_socket = Some(sock.clone());
     let result = SshConnector::new(o).unwrap().connect(&h).await;
     let _ = agent.kill();
+    let _ = agent.wait();
     result.unwrap();
 
     // No key at all: refused, saying what to set.

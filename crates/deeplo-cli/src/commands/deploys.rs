@@ -1,0 +1,98 @@
+//! `deeplo deploys state|history|logs`: what the store remembers.
+
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use deeplo_core::model::{Deployment, HostName, ProjectName, RunId};
+use deeplo_core::{HistoryQuery, Store as _};
+use jiff::Timestamp;
+
+use crate::context::Context;
+use crate::output;
+
+pub async fn state(ctx: &Context) -> anyhow::Result<ExitCode> {
+    let store = crate::wiring::store(ctx)?;
+    let records = store.latest_all().await?;
+    if ctx.json() {
+        output::json(&records)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if records.is_empty() {
+        println!("No deployments recorded yet.");
+        println!("Trigger one with `deeplo deploy PROJECT`, by pushing to a tracked branch, or wait for the poller.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let now = Timestamp::now();
+    let rows: Vec<Vec<String>> = records
+        .iter()
+        .map(|d| {
+            vec![
+                d.project.to_string(),
+                d.host.to_string(),
+                d.status.to_string(),
+                d.commit.as_str()[..7].to_owned(),
+                d.trigger.to_string(),
+                output::relative_time(d.created_at, now),
+            ]
+        })
+        .collect();
+    print!("{}", output::table(&["PROJECT", "HOST", "STATUS", "COMMIT", "TRIGGER", "WHEN"], &rows));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn history(
+    ctx: &Context,
+    project: Option<&str>,
+    host: Option<&str>,
+    limit: usize,
+) -> anyhow::Result<ExitCode> {
+    let query = HistoryQuery {
+        project: project.map(ProjectName::new).transpose().context("--project")?,
+        host: host.map(HostName::new).transpose().context("--host")?,
+        limit: Some(limit),
+    };
+    let store = crate::wiring::store(ctx)?;
+    let records = store.history(&query).await?;
+    print_history(ctx, &records)
+}
+
+pub fn print_history(ctx: &Context, records: &[Deployment]) -> anyhow::Result<ExitCode> {
+    if ctx.json() {
+        output::json(&records)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if records.is_empty() {
+        println!("No runs recorded yet.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let now = Timestamp::now();
+    let rows: Vec<Vec<String>> = records
+        .iter()
+        .map(|d| {
+            vec![
+                d.id.to_string(),
+                d.project.to_string(),
+                d.host.to_string(),
+                d.status.to_string(),
+                d.commit.as_str()[..7].to_owned(),
+                d.trigger.to_string(),
+                output::relative_time(d.created_at, now),
+            ]
+        })
+        .collect();
+    print!("{}", output::table(&["ID", "PROJECT", "HOST", "STATUS", "COMMIT", "TRIGGER", "WHEN"], &rows));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn logs(ctx: &Context, run: &str) -> anyhow::Result<ExitCode> {
+    let id = RunId::parse(run).map_err(|e| anyhow::anyhow!("{e}; see `deeplo deploys history` for run ids"))?;
+    let store = crate::wiring::store(ctx)?;
+    match store.read_log(&id).await? {
+        Some(text) => {
+            use std::io::Write;
+            std::io::stdout().write_all(&text)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        None => bail!("run log not found: {run}; see `deeplo deploys history` for run ids"),
+    }
+}

@@ -1,0 +1,54 @@
+//! One module per verb.
+
+mod config;
+mod deploy;
+mod deploys;
+mod hosts;
+mod plan;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command, ConfigCommand, DeploysCommand};
+use crate::context::Context;
+
+/// Runs one parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Version => {
+            println!("deeplo {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completion { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "deeplo", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Check) => config::check(&Context::new(&cli.global)?),
+        Command::Config(ConfigCommand::Path) => {
+            println!("{}", Context::new(&cli.global)?.config_path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan(args) => plan::run(&Context::new(&cli.global)?, &args).await,
+        Command::Deploy(args) => {
+            let ctx = Context::new(&cli.global)?;
+            deploy::deploy(&ctx, &args.project, args.host.as_deref(), args.commit.as_deref()).await
+        }
+        Command::Rollback(args) => {
+            let ctx = Context::new(&cli.global)?;
+            deploy::rollback(&ctx, &args.project, args.host.as_deref(), args.to.as_deref()).await
+        }
+        Command::Deploys(cmd) => {
+            let ctx = Context::new(&cli.global)?;
+            match cmd {
+                DeploysCommand::State => deploys::state(&ctx).await,
+                DeploysCommand::History { project, host, limit } => {
+                    deploys::history(&ctx, project.as_deref(), host.as_deref(), limit).await
+                }
+                DeploysCommand::Logs { run } => deploys::logs(&ctx, &run).await,
+                DeploysCommand::Containers => hosts::containers(&ctx, false).await,
+            }
+        }
+        Command::Refresh => hosts::containers(&Context::new(&cli.global)?, true).await,
+        Command::Probe => hosts::probe(&Context::new(&cli.global)?).await,
+    }
+}

@@ -1,0 +1,81 @@
+//! Printing: aligned tables (two spaces between columns, like the Go tool's tabwriter) and
+//! JSON for `-o json`.
+
+use std::io::Write;
+
+use jiff::Timestamp;
+
+/// Prints rows under a header, each column padded to its widest cell.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(cell.chars().count());
+            }
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let last = cells.len().saturating_sub(1);
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            text.push_str(cell);
+            if i < last {
+                let pad = widths[i] - cell.chars().count() + 2;
+                text.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+    out
+}
+
+/// Writes a value as pretty JSON with a trailing newline.
+pub fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, value)?;
+    writeln!(stdout)?;
+    Ok(())
+}
+
+/// "just now", "5m ago", "3h ago", "2d ago", or the date past a week (the Go tool's WHEN).
+pub fn relative_time(then: Timestamp, now: Timestamp) -> String {
+    let secs = now.as_second() - then.as_second();
+    match secs {
+        s if s < 60 => "just now".into(),
+        s if s < 3600 => format!("{}m ago", s / 60),
+        s if s < 86_400 => format!("{}h ago", s / 3600),
+        s if s < 7 * 86_400 => format!("{}d ago", s / 86_400),
+        _ => then.strftime("%Y-%m-%d").to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_pads_columns_and_trims_line_ends() {
+        let out =
+            table(&["PROJECT", "HOST"], &[vec!["web".into(), "h1".into()], vec!["a-long-name".into(), "h2".into()]]);
+        assert_eq!(out, "PROJECT      HOST\nweb          h1\na-long-name  h2\n");
+    }
+
+    #[test]
+    fn relative_times() {
+        let now = Timestamp::from_second(1_000_000).unwrap();
+        let ago = |s: i64| relative_time(Timestamp::from_second(1_000_000 - s).unwrap(), now);
+        assert_eq!(ago(5), "just now");
+        assert_eq!(ago(-5), "just now");
+        assert_eq!(ago(300), "5m ago");
+        assert_eq!(ago(7200), "2h ago");
+        assert_eq!(ago(3 * 86_400), "3d ago");
+        assert_eq!(ago(8 * 86_400), "1970-01-04");
+    }
+}

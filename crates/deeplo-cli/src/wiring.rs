@@ -1,0 +1,70 @@
+//! Building the engine's parts from the settings: the file store, the git source, the SSH
+//! connector. The only place that knows which implementations the binary uses.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use deeplo_core::config::Settings;
+use deeplo_core::git::GitAuth;
+use deeplo_core::known_hosts::KnownHosts;
+use deeplo_core::schedule::Limits;
+use deeplo_core::{Engine, FileStore, GitSource, Secret};
+use deeplo_ssh::{SshConnector, SshOptions};
+
+use crate::context::Context;
+
+pub fn known_hosts(settings: &Settings) -> KnownHosts {
+    KnownHosts::new(settings.ssh_known_hosts.clone(), settings.ssh_host_key_policy)
+}
+
+pub fn git_source(settings: &Settings) -> anyhow::Result<GitSource> {
+    let passphrase = match &settings.ssh_key_passphrase_file {
+        Some(path) => Some(Secret::from_file(path)?),
+        None => None,
+    };
+    Ok(GitSource::new(
+        settings.data_dir.join("repos"),
+        GitAuth {
+            private_key: settings.ssh_private_key_file.clone(),
+            passphrase,
+            known_hosts: known_hosts(settings),
+            https_token: None,
+        },
+    ))
+}
+
+pub fn connector(settings: &Settings) -> anyhow::Result<SshConnector> {
+    let mut options = SshOptions::new(known_hosts(settings));
+    options.private_key = settings.ssh_private_key_file.clone();
+    options.passphrase_file = settings.ssh_key_passphrase_file.clone();
+    Ok(SshConnector::new(options)?)
+}
+
+pub fn store(ctx: &Context) -> anyhow::Result<Arc<FileStore>> {
+    let dir = &ctx.settings.data_dir;
+    let store = FileStore::open(dir, jiff::Timestamp::now())
+        .with_context(|| format!("cannot open the data directory {} (DEEPLO_DATA_DIR)", dir.display()))?;
+    Ok(Arc::new(store))
+}
+
+pub fn limits(settings: &Settings) -> Limits {
+    Limits {
+        max_workers: settings.max_workers,
+        max_per_host: settings.max_host_concurrency,
+        job_timeout: settings.deploy_timeout,
+        ..Limits::default()
+    }
+}
+
+/// The engine for in-process verbs, on the config file of `ctx`.
+pub async fn engine(ctx: &Context) -> anyhow::Result<Engine> {
+    let loaded = ctx.load_config()?;
+    let store = store(ctx)?;
+    Ok(Engine::builder()
+        .config(loaded.config)
+        .source(Arc::new(git_source(&ctx.settings)?))
+        .connector(Arc::new(connector(&ctx.settings)?))
+        .store(store)
+        .limits(limits(&ctx.settings))
+        .build()?)
+}

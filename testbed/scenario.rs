@@ -1,0 +1,161 @@
+//! A whole deploy setting for end-to-end tests: a real sshd as the host, a git repository
+//! with a busybox web server as the Compose project, a data directory, and an engine built
+//! from the real file store, git source and SSH connector.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use deeplo_core::config::{self, EnvMap};
+use deeplo_core::git::GitAuth;
+use deeplo_core::known_hosts::{HostKeyPolicy, KnownHosts};
+use deeplo_core::{Engine, FileStore, GitSource};
+use deeplo_ssh::{SshConnector, SshOptions};
+
+use crate::{GitRepo, Sshd, docker, free_port};
+
+/// The image every test service runs: `FROM scratch` plus busybox (sh, httpd, wget).
+pub const IMAGE: &str = "deeplo-testbed-busybox";
+
+/// Builds [`IMAGE`] once per process.
+pub fn ensure_image() -> anyhow::Result<()> {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            docker::require_engine().map_err(|e| e.to_string())?;
+            docker::build_busybox_image(IMAGE, None).map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+/// A compose file serving `./www` on `127.0.0.1:port`, plus extra service keys.
+pub fn compose_file(port: u16, extra: &str) -> String {
+    format!(
+        "services:\n  web:\n    image: {IMAGE}\n    command: [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n    volumes: [\"./www:/www:ro\"]\n    ports: [\"127.0.0.1:{port}:8080\"]\n{extra}"
+    )
+}
+
+/// One end-to-end setting. Containers of its compose project are removed on drop.
+#[derive(Debug)]
+pub struct Scenario {
+    pub tmp: tempfile::TempDir,
+    pub sshd: Sshd,
+    pub repo: GitRepo,
+    /// The project's name (and compose project name).
+    pub project: String,
+    /// The port the web service publishes on 127.0.0.1.
+    pub web_port: u16,
+}
+
+impl Scenario {
+    /// Starts the host and commits version 1 of the site under `deploy/`.
+    pub fn new(project: &str) -> anyhow::Result<Self> {
+        ensure_image()?;
+        let tmp = tempfile::Builder::new().prefix("deeplo-e2e-").tempdir()?;
+        let sshd = Sshd::start()?;
+        let repo = GitRepo::init(&tmp.path().join("repo"), "main")?;
+        let web_port = free_port()?;
+        repo.write("deploy/compose.yml", compose_file(web_port, ""))?;
+        repo.write("deploy/www/index.html", "version 1\n")?;
+        repo.commit("version 1")?;
+        docker::remove_project(project);
+        Ok(Self { tmp, sshd, repo, project: project.to_owned(), web_port })
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.tmp.path().join("data")
+    }
+
+    /// The deploy_dir of the host.
+    pub fn deploy_dir(&self) -> PathBuf {
+        self.tmp.path().join("srv")
+    }
+
+    /// The live directory of the project.
+    pub fn live_dir(&self) -> PathBuf {
+        self.deploy_dir().join(&self.project)
+    }
+
+    /// A config with one host (this sshd) and the project; `project_extra` is appended to
+    /// the project entry (indented YAML lines).
+    pub fn config_yaml(&self, project_extra: &str) -> String {
+        format!(
+            "hosts:\n  - name: h1\n    address: 127.0.0.1\n    port: {port}\n    user: {user}\n    deploy_dir: {dir}\n\
+             repos:\n  - name: app\n    url: {url}\n    branch: main\n\
+             projects:\n  - name: {project}\n    repo: app\n    repo_subdir: deploy\n    targets: [h1]\n    extra_files: [www]\n{project_extra}",
+            port = self.sshd.port(),
+            user = self.sshd.user(),
+            dir = self.deploy_dir().display(),
+            url = self.repo.path().display(),
+            project = self.project,
+        )
+    }
+
+    /// An engine on `yaml` with the real store, git source and SSH connector.
+    pub fn engine(&self, yaml: &str) -> anyhow::Result<Engine> {
+        self.engine_with(yaml, HostKeyPolicy::AcceptNew)
+    }
+
+    pub fn engine_with(&self, yaml: &str, policy: HostKeyPolicy) -> anyhow::Result<Engine> {
+        let loaded = config::parse(yaml, &EnvMap::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let data = self.data_dir();
+        let known_hosts = KnownHosts::new(data.join("known_hosts"), policy);
+        let store = FileStore::open(&data, jiff::Timestamp::now())?;
+        let source = GitSource::new(
+            data.join("repos"),
+            GitAuth { private_key: None, passphrase: None, known_hosts: known_hosts.clone(), https_token: None },
+        );
+        let mut options = SshOptions::new(known_hosts);
+        options.private_key = Some(self.sshd.client_key());
+        options.agent_socket = None;
+        Ok(Engine::builder()
+            .config(loaded.config)
+            .source(Arc::new(source))
+            .connector(Arc::new(SshConnector::new(options)?))
+            .store(Arc::new(store))
+            .build()?)
+    }
+
+    /// What the site answers now (`curl` on the published port).
+    pub fn fetch_site(&self) -> Option<String> {
+        let out = std::process::Command::new("curl")
+            .args(["-fsS", "--max-time", "3"])
+            .arg(format!("http://127.0.0.1:{}/", self.web_port))
+            .output()
+            .ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+impl Drop for Scenario {
+    fn drop(&mut self) {
+        docker::remove_project(&self.project);
+    }
+}
+
+/// Every file under `dir` with its content and mode, to compare a directory before and
+/// after (byte for byte).
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                stack.push(path);
+            } else {
+                let data = if meta.file_type().is_symlink() {
+                    std::fs::read_link(&path).unwrap().into_os_string().into_encoded_bytes()
+                } else {
+                    std::fs::read(&path).unwrap()
+                };
+                out.push((path.strip_prefix(dir).unwrap().to_owned(), data, meta.permissions().mode()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
