@@ -56,6 +56,8 @@ pub enum Command {
     Refresh,
     /// Check that every host is reachable and has docker and compose
     Probe,
+    /// Run unattended: poll, take GitHub webhooks, serve the admin API, reload on change
+    Daemon,
     /// Print the version
     Version,
     /// Print a shell completion script
@@ -71,6 +73,8 @@ pub enum ConfigCommand {
     Check,
     /// Print the path of the config file in use
     Path,
+    /// Ask the running daemon to re-read and apply the config file
+    Reload,
 }
 
 #[derive(Debug, Args)]
@@ -96,6 +100,9 @@ pub struct DeployArgs {
     /// A commit (full or abbreviated) or branch instead of the branch head
     #[arg(long, value_name = "SHA")]
     pub commit: Option<String>,
+    /// Through a running daemon: follow the runs to their end (in-process deploys always do)
+    #[arg(long)]
+    pub wait: bool,
 }
 
 #[derive(Debug, Args)]

@@ -47,6 +47,7 @@ pub mod secret;
 pub mod source;
 pub mod store;
 pub mod transport;
+pub mod trigger;
 
 pub use engine::{DeployRequest, Engine, EngineBuilder};
 pub use error::{Error, ErrorContext, ErrorKind, Result};

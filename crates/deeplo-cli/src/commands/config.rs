@@ -76,3 +76,21 @@ pub fn check(ctx: &Context) -> anyhow::Result<ExitCode> {
     }
     Ok(if valid { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
+
+/// `deeplo config reload`: asks the running daemon to re-read its config file.
+pub async fn reload(ctx: &Context) -> anyhow::Result<ExitCode> {
+    let Some(client) = crate::daemon::client::AdminClient::connect(&ctx.settings.unix_socket).await else {
+        anyhow::bail!(
+            "no deeplo daemon answers on {} (DEEPLO_UNIX_SOCKET); a config change applies the next time it starts",
+            ctx.settings.unix_socket.display()
+        );
+    };
+    let report: serde_json::Value = client.post_json("/v1/reload", &serde_json::json!({})).await?;
+    if ctx.json() {
+        output::json(&report)?;
+    } else {
+        println!("Config reloaded.");
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -15,6 +15,8 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::context::Context;
+use crate::daemon::client::AdminClient;
+use crate::daemon::{DeployBody, RollbackBody};
 use crate::output;
 
 /// One pair's outcome, for the summary and `-o json`.
@@ -39,7 +41,18 @@ pub async fn deploy(
     project: &str,
     host: Option<&str>,
     commit: Option<&str>,
+    wait: bool,
 ) -> anyhow::Result<ExitCode> {
+    if let Some(client) = AdminClient::connect(&ctx.settings.unix_socket).await {
+        let body = DeployBody {
+            project: project.to_owned(),
+            host: host.map(str::to_owned),
+            commit: commit.map(str::to_owned),
+            force: true,
+        };
+        let runs = client.post_json("/v1/deploy", &body).await?;
+        return super::remote::follow_queued(ctx, &client, runs, wait).await;
+    }
     let engine = crate::wiring::engine(ctx).await?;
     let progress = engine.progress();
     let submitted = engine
@@ -55,6 +68,12 @@ pub async fn deploy(
 }
 
 pub async fn rollback(ctx: &Context, project: &str, host: Option<&str>, to: Option<&str>) -> anyhow::Result<ExitCode> {
+    if let Some(client) = AdminClient::connect(&ctx.settings.unix_socket).await {
+        let body =
+            RollbackBody { project: project.to_owned(), host: host.map(str::to_owned), to: to.map(str::to_owned) };
+        let runs = client.post_json("/v1/rollback", &body).await?;
+        return super::remote::follow_queued(ctx, &client, runs, true).await;
+    }
     let engine = crate::wiring::engine(ctx).await?;
     let progress = engine.progress();
     let submitted = engine.rollback(project, host, to).await?;

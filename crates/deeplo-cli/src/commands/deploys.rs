@@ -8,11 +8,14 @@ use deeplo_core::{HistoryQuery, Store as _};
 use jiff::Timestamp;
 
 use crate::context::Context;
+use crate::daemon::client::{AdminClient, ApiFailure};
 use crate::output;
 
 pub async fn state(ctx: &Context) -> anyhow::Result<ExitCode> {
-    let store = crate::wiring::store(ctx)?;
-    let records = store.latest_all().await?;
+    let records: Vec<Deployment> = match AdminClient::connect(&ctx.settings.unix_socket).await {
+        Some(client) => client.get_json("/v1/deployments").await?,
+        None => crate::wiring::store(ctx)?.latest_all().await?,
+    };
     if ctx.json() {
         output::json(&records)?;
         return Ok(ExitCode::SUCCESS);
@@ -51,8 +54,19 @@ pub async fn history(
         host: host.map(HostName::new).transpose().context("--host")?,
         limit: Some(limit),
     };
-    let store = crate::wiring::store(ctx)?;
-    let records = store.history(&query).await?;
+    let records: Vec<Deployment> = match AdminClient::connect(&ctx.settings.unix_socket).await {
+        Some(client) => {
+            let mut path = format!("/v1/runs?limit={limit}");
+            if let Some(p) = &query.project {
+                path.push_str(&format!("&project={p}"));
+            }
+            if let Some(h) = &query.host {
+                path.push_str(&format!("&host={h}"));
+            }
+            client.get_json(&path).await?
+        }
+        None => crate::wiring::store(ctx)?.history(&query).await?,
+    };
     print_history(ctx, &records)
 }
 
@@ -86,8 +100,15 @@ pub fn print_history(ctx: &Context, records: &[Deployment]) -> anyhow::Result<Ex
 
 pub async fn logs(ctx: &Context, run: &str) -> anyhow::Result<ExitCode> {
     let id = RunId::parse(run).map_err(|e| anyhow::anyhow!("{e}; see `deeplo deploys history` for run ids"))?;
-    let store = crate::wiring::store(ctx)?;
-    match store.read_log(&id).await? {
+    let log = match AdminClient::connect(&ctx.settings.unix_socket).await {
+        Some(client) => match client.get_bytes(&format!("/v1/runs/{id}/log")).await {
+            Ok(bytes) => Some(bytes.to_vec()),
+            Err(err) if err.downcast_ref::<ApiFailure>().is_some_and(|f| f.status.as_u16() == 404) => None,
+            Err(err) => return Err(err),
+        },
+        None => crate::wiring::store(ctx)?.read_log(&id).await?,
+    };
+    match log {
         Some(text) => {
             use std::io::Write;
             std::io::stdout().write_all(&text)?;

@@ -7,12 +7,15 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::context::Context;
+use crate::daemon::client::AdminClient;
 use crate::output;
 
 /// OK/FAIL per host with the reason; exit 1 when any host failed.
 pub async fn probe(ctx: &Context) -> anyhow::Result<ExitCode> {
-    let engine = crate::wiring::engine(ctx).await?;
-    let results = engine.probe().await;
+    let results = match AdminClient::connect(&ctx.settings.unix_socket).await {
+        Some(client) => super::remote::probe(&client).await?,
+        None => crate::wiring::engine(ctx).await?.probe().await,
+    };
     let failed = results.iter().filter(|r| !r.ok).count();
     if ctx.json() {
         output::json(&results)?;
@@ -48,12 +51,18 @@ struct Observed<'a> {
 /// `compose ps` on every host; with `store`, the result is kept as the observed state
 /// (never as a deploy record).
 pub async fn containers(ctx: &Context, store: bool) -> anyhow::Result<ExitCode> {
-    let engine = crate::wiring::engine(ctx).await?;
-    let hosts = engine.observe().await;
-    if store {
-        let doc = serde_json::to_value(Observed { observed_at: Timestamp::now(), hosts: &hosts })?;
-        engine.store().save_document("observed", &doc).await?;
-    }
+    let hosts = match AdminClient::connect(&ctx.settings.unix_socket).await {
+        Some(client) => super::remote::containers(&client, store).await?,
+        None => {
+            let engine = crate::wiring::engine(ctx).await?;
+            let hosts = engine.observe().await;
+            if store {
+                let doc = serde_json::to_value(Observed { observed_at: Timestamp::now(), hosts: &hosts })?;
+                engine.store().save_document("observed", &doc).await?;
+            }
+            hosts
+        }
+    };
     let errors = hosts.iter().filter(|h| h.error.is_some()).count()
         + hosts.iter().flat_map(|h| &h.projects).filter(|p| p.error.is_some()).count();
     if ctx.json() {

@@ -5,6 +5,7 @@ mod deploy;
 mod deploys;
 mod hosts;
 mod plan;
+mod remote;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Check) => config::check(&Context::new(&cli.global)?),
+        Command::Config(ConfigCommand::Reload) => config::reload(&Context::new(&cli.global)?).await,
+        Command::Daemon => crate::daemon::run(&Context::new(&cli.global)?).await,
         Command::Config(ConfigCommand::Path) => {
             println!("{}", Context::new(&cli.global)?.config_path.display());
             Ok(ExitCode::SUCCESS)
@@ -31,7 +34,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan(args) => plan::run(&Context::new(&cli.global)?, &args).await,
         Command::Deploy(args) => {
             let ctx = Context::new(&cli.global)?;
-            deploy::deploy(&ctx, &args.project, args.host.as_deref(), args.commit.as_deref()).await
+            deploy::deploy(&ctx, &args.project, args.host.as_deref(), args.commit.as_deref(), args.wait).await
         }
         Command::Rollback(args) => {
             let ctx = Context::new(&cli.global)?;

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Engine;
 use crate::config::{Config, Host};
@@ -13,7 +13,7 @@ use crate::pipeline::{ComposeCommand, RemoteDirs, ServiceState, detect_compose, 
 use crate::{Error, ErrorKind, Result};
 
 /// Whether a host answered.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProbeResult {
     pub host: HostName,
     pub address: String,
@@ -27,7 +27,7 @@ pub struct ProbeResult {
 }
 
 /// What runs on one host.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HostObservation {
     pub host: HostName,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -35,7 +35,7 @@ pub struct HostObservation {
     pub projects: Vec<ProjectObservation>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProjectObservation {
     pub project: ProjectName,
     #[serde(skip_serializing_if = "Option::is_none")]

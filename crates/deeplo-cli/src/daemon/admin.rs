@@ -1,0 +1,231 @@
+//! The admin API, served on a Unix socket (`DEEPLO_UNIX_SOCKET`, mode 0660, group
+//! `DEEPLO_ADMIN_GROUP` when set): file permissions are the access control, so nothing on
+//! it is reachable from the network. The CLI verbs use it when the daemon runs.
+//!
+//! | method | path | answer |
+//! |---|---|---|
+//! | GET | `/v1/health` | version, uptime, queue, host states |
+//! | GET | `/v1/deployments` | the latest record of every pair |
+//! | GET | `/v1/runs?project=&host=&limit=` | records, newest first |
+//! | GET | `/v1/runs/{id}` | one record |
+//! | GET | `/v1/runs/{id}/log` | the run log (text) |
+//! | POST | `/v1/deploy` `{project, host?, commit?, force?}` | 202 with the queued runs |
+//! | POST | `/v1/rollback` `{project, host?, to?}` | 202 with the queued runs |
+//! | GET | `/v1/containers` | `compose ps` of every host |
+//! | POST | `/v1/refresh` | `compose ps` of every host, saved as the observed state |
+//! | POST | `/v1/probe` | reachability of every host |
+//! | POST | `/v1/reload` | re-reads the config file and applies it |
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use deeplo_core::engine::{SubmitOutcome, Submitted};
+use deeplo_core::model::{HostName, ProjectName, RunId, Trigger};
+use deeplo_core::{DeployRequest, ErrorKind, HistoryQuery};
+use serde::{Deserialize, Serialize};
+
+use super::Daemon;
+
+pub fn router(daemon: Arc<Daemon>) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/deployments", get(deployments))
+        .route("/v1/runs", get(runs))
+        .route("/v1/runs/{id}", get(run))
+        .route("/v1/runs/{id}/log", get(run_log))
+        .route("/v1/deploy", post(deploy))
+        .route("/v1/rollback", post(rollback))
+        .route("/v1/containers", get(containers))
+        .route("/v1/refresh", post(refresh))
+        .route("/v1/probe", post(probe))
+        .route("/v1/reload", post(reload))
+        .with_state(daemon)
+}
+
+/// An error answer: `{"error": "..."}` with a status that fits the kind.
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<deeplo_core::Error> for ApiError {
+    fn from(err: deeplo_core::Error) -> Self {
+        let status = match err.kind() {
+            ErrorKind::InvalidInput | ErrorKind::Config => StatusCode::BAD_REQUEST,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::QueueFull | ErrorKind::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self(status, err.to_string())
+    }
+}
+
+fn bad_request(message: String) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, message)
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    version: &'static str,
+    started_at: jiff::Timestamp,
+    queued: usize,
+    running: usize,
+    hosts: std::collections::BTreeMap<String, String>,
+}
+
+async fn health(State(daemon): State<Arc<Daemon>>) -> Json<Health> {
+    let stats = daemon.engine.scheduler().stats();
+    let hosts = daemon.engine.host_states().into_iter().map(|(h, s)| (h.to_string(), format!("{s:?}"))).collect();
+    Json(Health {
+        status: if daemon.stopping() { "stopping" } else { "ok" },
+        version: env!("CARGO_PKG_VERSION"),
+        started_at: daemon.started_at,
+        queued: stats.queued,
+        running: stats.running,
+        hosts,
+    })
+}
+
+async fn deployments(State(daemon): State<Arc<Daemon>>) -> ApiResult<impl IntoResponse> {
+    Ok(Json(daemon.engine.store().latest_all().await?))
+}
+
+#[derive(Deserialize)]
+struct RunsQuery {
+    project: Option<String>,
+    host: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn runs(State(daemon): State<Arc<Daemon>>, Query(q): Query<RunsQuery>) -> ApiResult<impl IntoResponse> {
+    let query = HistoryQuery {
+        project: q.project.map(ProjectName::new).transpose().map_err(|e| bad_request(format!("project: {e}")))?,
+        host: q.host.map(HostName::new).transpose().map_err(|e| bad_request(format!("host: {e}")))?,
+        limit: q.limit,
+    };
+    Ok(Json(daemon.engine.store().history(&query).await?))
+}
+
+fn run_id(id: &str) -> ApiResult<RunId> {
+    RunId::parse(id).map_err(|e| ApiError(StatusCode::NOT_FOUND, e.to_string()))
+}
+
+async fn run(State(daemon): State<Arc<Daemon>>, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+    let id = run_id(&id)?;
+    match daemon.engine.store().get(&id).await? {
+        Some(record) => Ok(Json(record)),
+        None => Err(ApiError(StatusCode::NOT_FOUND, format!("run {id} not found"))),
+    }
+}
+
+async fn run_log(State(daemon): State<Arc<Daemon>>, Path(id): Path<String>) -> ApiResult<Vec<u8>> {
+    let id = run_id(&id)?;
+    daemon
+        .engine
+        .store()
+        .read_log(&id)
+        .await?
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("run {id} has no log")))
+}
+
+/// `POST /v1/deploy`.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct DeployBody {
+    pub project: String,
+    pub host: Option<String>,
+    pub commit: Option<String>,
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// `POST /v1/rollback`.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct RollbackBody {
+    pub project: String,
+    pub host: Option<String>,
+    pub to: Option<String>,
+}
+
+/// One pair of a deploy or rollback answer.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct QueuedRun {
+    pub project: String,
+    pub host: String,
+    pub commit: String,
+    /// `queued` or `skipped`.
+    pub status: String,
+    pub run: Option<String>,
+    pub reason: Option<String>,
+}
+
+fn queued(submitted: Vec<Submitted>) -> (StatusCode, Json<Vec<QueuedRun>>) {
+    let runs = submitted
+        .into_iter()
+        .map(|s| {
+            let (status, run, reason) = match s.outcome {
+                SubmitOutcome::Queued(handle) => ("queued", Some(handle.run.to_string()), None),
+                SubmitOutcome::Skipped(decision) => ("skipped", None, Some(format!("{decision:?}"))),
+            };
+            QueuedRun {
+                project: s.pair.project.to_string(),
+                host: s.pair.host.to_string(),
+                commit: s.commit.to_string(),
+                status: status.into(),
+                run,
+                reason,
+            }
+        })
+        .collect();
+    (StatusCode::ACCEPTED, Json(runs))
+}
+
+async fn deploy(State(daemon): State<Arc<Daemon>>, Json(body): Json<DeployBody>) -> ApiResult<impl IntoResponse> {
+    let submitted = daemon
+        .engine
+        .deploy(DeployRequest {
+            project: body.project,
+            host: body.host,
+            commit: body.commit,
+            trigger: Trigger::Manual,
+            force: body.force,
+        })
+        .await?;
+    Ok(queued(submitted))
+}
+
+async fn rollback(State(daemon): State<Arc<Daemon>>, Json(body): Json<RollbackBody>) -> ApiResult<impl IntoResponse> {
+    let submitted = daemon.engine.rollback(&body.project, body.host.as_deref(), body.to.as_deref()).await?;
+    Ok(queued(submitted))
+}
+
+async fn containers(State(daemon): State<Arc<Daemon>>) -> impl IntoResponse {
+    Json(daemon.engine.observe().await)
+}
+
+async fn refresh(State(daemon): State<Arc<Daemon>>) -> ApiResult<impl IntoResponse> {
+    let hosts = daemon.engine.observe().await;
+    let doc = serde_json::json!({ "observed_at": jiff::Timestamp::now(), "hosts": &hosts });
+    daemon.engine.store().save_document("observed", &doc).await?;
+    Ok(Json(hosts))
+}
+
+async fn probe(State(daemon): State<Arc<Daemon>>) -> impl IntoResponse {
+    Json(daemon.engine.probe().await)
+}
+
+async fn reload(State(daemon): State<Arc<Daemon>>) -> ApiResult<impl IntoResponse> {
+    match super::reload::reload(&daemon, "admin API").await {
+        Ok(report) => Ok(Json(report)),
+        Err(problems) => Err(ApiError(StatusCode::UNPROCESSABLE_ENTITY, problems)),
+    }
+}

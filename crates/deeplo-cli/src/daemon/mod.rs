@@ -1,0 +1,155 @@
+//! `deeplo daemon`: the engine running unattended. It polls, takes GitHub webhooks, serves
+//! run logs, metrics and the admin API, reloads its config, and on start recovers what an
+//! earlier process left: runs that were going when it died are marked interrupted and
+//! deployed again.
+
+mod admin;
+pub mod client;
+mod http;
+mod logging;
+mod metrics;
+mod reload;
+mod retention;
+
+pub use admin::{DeployBody, QueuedRun, RollbackBody};
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use deeplo_core::Engine;
+use deeplo_core::config::EnvMap;
+use deeplo_core::plan::Job;
+use deeplo_core::trigger::Poller;
+use jiff::Timestamp;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+
+use crate::context::Context;
+use metrics::Metrics;
+
+/// What the HTTP and admin handlers share.
+#[derive(Debug)]
+pub struct Daemon {
+    pub engine: Engine,
+    pub metrics: Arc<Metrics>,
+    pub started_at: Timestamp,
+    config_path: PathBuf,
+    env: EnvMap,
+    stopping: AtomicBool,
+    reload_lock: tokio::sync::Mutex<()>,
+}
+
+impl Daemon {
+    /// Intake has stopped (SIGTERM): health answers 503, webhooks are refused.
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+}
+
+pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
+    logging::init(&ctx.settings);
+    let settings = &ctx.settings;
+    let loaded = ctx.load_config()?;
+    let store = crate::wiring::store(ctx)?;
+    let interrupted = store.interrupted_at_open().to_vec();
+    let engine = Engine::builder()
+        .config(loaded.config.clone())
+        .source(Arc::new(crate::wiring::git_source(settings)?))
+        .connector(Arc::new(crate::wiring::connector(settings)?))
+        .store(store.clone())
+        .limits(crate::wiring::limits(settings))
+        .build()?;
+    let daemon = Arc::new(Daemon {
+        engine: engine.clone(),
+        metrics: Arc::new(Metrics::default()),
+        started_at: Timestamp::now(),
+        config_path: ctx.config_path.clone(),
+        env: ctx.env.clone(),
+        stopping: AtomicBool::new(false),
+        reload_lock: tokio::sync::Mutex::new(()),
+    });
+    daemon.metrics.spawn_listener(&engine);
+    let cancel = CancellationToken::new();
+
+    // Listeners first, so that a port or socket problem stops the start before any deploy.
+    let http = tokio::net::TcpListener::bind(("0.0.0.0", settings.http_port))
+        .await
+        .with_context(|| format!("cannot listen on port {} (DEEPLO_HTTP_PORT)", settings.http_port))?;
+    let http_addr = http.local_addr()?;
+    let admin = client::bind_socket(&settings.unix_socket, settings.admin_group.as_deref())?;
+    tracing::info!(
+        http = %http_addr, socket = %settings.unix_socket.display(), config = %ctx.config_path.display(),
+        data_dir = %settings.data_dir.display(), "deeplo daemon started"
+    );
+
+    let report = engine.apply_config(loaded.config.clone()).await?;
+    tracing::info!(report = ?report, "config in force");
+    redeploy_interrupted(&engine, &interrupted).await;
+
+    let http_task = tokio::spawn(serve_http(http, http::router(daemon.clone()), cancel.clone()));
+    let admin_task = tokio::spawn(serve_admin(admin, admin::router(daemon.clone()), cancel.clone()));
+    let poller = tokio::spawn(Poller::new(engine.clone()).run(cancel.clone()));
+    reload::spawn_watchers(daemon.clone(), Duration::from_secs(2), cancel.clone())?;
+    retention::spawn(engine.clone(), settings.log_retention_days, cancel.clone());
+
+    wait_for_stop().await?;
+    tracing::info!(grace = ?settings.shutdown_grace, "stopping: no new work; waiting for running deploys");
+    daemon.stopping.store(true, Ordering::Relaxed);
+    cancel.cancel();
+    let _ = poller.await;
+    let shutdown = engine.shutdown(settings.shutdown_grace).await;
+    tracing::info!(
+        finished = shutdown.finished,
+        cancelled = shutdown.cancelled,
+        dropped = shutdown.dropped,
+        "deeplo daemon stopped"
+    );
+    let _ = http_task.await;
+    let _ = admin_task.await;
+    let _ = std::fs::remove_file(&settings.unix_socket);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs that a dead process left going are deployed again at their commit.
+async fn redeploy_interrupted(engine: &Engine, interrupted: &[deeplo_core::model::Deployment]) {
+    if interrupted.is_empty() {
+        return;
+    }
+    let jobs: Vec<Job> = interrupted
+        .iter()
+        .filter(|d| engine.config().project(d.project.as_str()).is_some_and(|p| p.targets.contains(&d.host)))
+        .map(|d| Job { project: d.project.clone(), host: d.host.clone(), commit: d.commit.clone() })
+        .collect();
+    tracing::warn!(runs = interrupted.len(), redeploying = jobs.len(), "runs interrupted by the last stop");
+    if let Err(err) = engine.submit(&jobs, deeplo_core::model::Trigger::Reconcile, false).await {
+        tracing::error!(error = %err, "cannot redeploy interrupted runs");
+    }
+}
+
+async fn serve_http(listener: tokio::net::TcpListener, router: axum::Router, cancel: CancellationToken) {
+    let stop = async move { cancel.cancelled().await };
+    if let Err(err) = axum::serve(listener, router).with_graceful_shutdown(stop).await {
+        tracing::error!(error = %err, "HTTP server failed");
+    }
+}
+
+async fn serve_admin(listener: tokio::net::UnixListener, router: axum::Router, cancel: CancellationToken) {
+    let stop = async move { cancel.cancelled().await };
+    if let Err(err) = axum::serve(listener, router).with_graceful_shutdown(stop).await {
+        tracing::error!(error = %err, "admin socket server failed");
+    }
+}
+
+async fn wait_for_stop() -> anyhow::Result<()> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+    Ok(())
+}
