@@ -6,6 +6,7 @@
 //! missing, the error says how to install or start it (`bash .ci/install-deps`), so a
 //! test that needs Docker never silently passes without it.
 
+pub mod daemon;
 pub mod docker;
 mod git;
 pub mod scenario;

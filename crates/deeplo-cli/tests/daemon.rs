@@ -1,0 +1,160 @@
+//! `deeplo daemon` as a process: the real binary against a real sshd, Docker engine and git
+//! repository. Polling, restarts after SIGKILL, SIGTERM during a deploy, config reloads.
+
+use std::time::Duration;
+
+use deeplo_testbed::daemon::{DaemonProcess, wait_for};
+use deeplo_testbed::scenario::{Scenario, compose_file};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_deeplo");
+const LONG: Duration = Duration::from_secs(90);
+
+/// The scenario's config with the repo polled every second.
+fn polled(s: &Scenario, project_extra: &str) -> String {
+    s.config_yaml(project_extra).replace("    branch: main\n", "    branch: main\n    trigger_mode: poll\n    poll_interval: 1s\n")
+}
+
+fn json(out: std::process::Output) -> Value {
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn history(d: &DaemonProcess) -> Vec<Value> {
+    json(d.cli(&["deploys", "history", "--limit", "100", "-o", "json"])).as_array().unwrap().clone()
+}
+
+fn site_is(s: &Scenario, want: &str) -> bool {
+    s.fetch_site().as_deref() == Some(want)
+}
+
+#[test]
+fn polling_deploys_each_new_head_once() {
+    let s = Scenario::new("dmn-poll").unwrap();
+    let d = DaemonProcess::start(BIN.as_ref(), &s, &polled(&s, ""), &[]).unwrap();
+    wait_for(LONG, || site_is(&s, "version 1\n")).unwrap_or_else(|_| panic!("v1 not served:\n{}", d.log()));
+
+    s.repo.write("deploy/www/index.html", "version 2\n").unwrap();
+    let v2 = s.repo.commit("version 2").unwrap();
+    wait_for(LONG, || site_is(&s, "version 2\n")).unwrap_or_else(|_| panic!("v2 not served:\n{}", d.log()));
+    wait_for(LONG, || history(&d).iter().all(|r| r["status"] == "succeeded")).unwrap();
+
+    // A push outside the project's files deploys nothing, however many polls see it.
+    s.repo.write("README.md", "docs\n").unwrap();
+    s.repo.commit("docs only").unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    let runs = history(&d);
+    assert_eq!(runs.len(), 2, "{runs:#?}");
+    assert_eq!(runs[0]["commit"], v2.as_str());
+    assert_eq!(runs[0]["trigger"], "poll");
+    assert_eq!(runs[1]["trigger"], "reconcile", "the first poll at start-up deploys what never was");
+
+    // The verbs go through the daemon, which owns the data directory.
+    let state = json(d.cli(&["deploys", "state", "-o", "json"]));
+    assert_eq!(state[0]["commit"], v2.as_str());
+    let run = runs[0]["id"].as_str().unwrap();
+    let log = d.cli(&["deploys", "logs", run]);
+    assert!(String::from_utf8_lossy(&log.stdout).contains("health"), "{log:?}");
+    let (code, body) = d.http("GET", &format!("/runs/{run}/logs")).unwrap();
+    assert_eq!(code, 200);
+    assert!(body.contains(&v2[..8]) || body.contains("up"), "{body}");
+    for bad in ["/runs/..%2F..%2Fetc%2Fpasswd/logs", "/runs/1-zz/logs", "/runs/1700000000-00000000/logs"] {
+        assert_eq!(d.http("GET", bad).unwrap().0, 404, "{bad}");
+    }
+    let (code, metrics) = d.http("GET", "/metrics").unwrap();
+    assert_eq!(code, 200);
+    assert!(metrics.contains("deeplo_deploys_total{outcome=\"succeeded\"} 2"), "{metrics}");
+    assert!(metrics.contains("deeplo_queue_depth 0"), "{metrics}");
+}
+
+/// A compose service that takes `secs` to become healthy, so that a deploy is still going
+/// when the test signals the daemon.
+fn slow_compose(port: u16, secs: u32, version: &str) -> String {
+    compose_file(port, "")
+        .replace(
+            "command: [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]",
+            &format!("command: [\"sh\", \"-c\", \"sleep {secs}; touch /tmp/ready; exec httpd -f -p 8080 -h /www\"]"),
+        )
+        .replace(
+            "    ports:",
+            "    healthcheck:\n      test: [\"CMD\", \"test\", \"-f\", \"/tmp/ready\"]\n      interval: 1s\n      retries: 60\n    labels: [\"v=VERSION\"]\n    ports:",
+        )
+        .replace("VERSION", version)
+}
+
+fn wait_running(d: &DaemonProcess) -> String {
+    let mut id = String::new();
+    wait_for(LONG, || {
+        history(d).iter().find(|r| r["status"] == "running").is_some_and(|r| {
+            id = r["id"].as_str().unwrap().to_owned();
+            true
+        })
+    })
+    .unwrap_or_else(|_| panic!("no run started:\n{}", d.log()));
+    id
+}
+
+#[test]
+fn killed_daemon_marks_the_run_interrupted_and_redeploys() {
+    let s = Scenario::new("dmn-kill").unwrap();
+    s.repo.write("deploy/compose.yml", slow_compose(s.web_port, 6, "1")).unwrap();
+    s.repo.commit("slow start").unwrap();
+    let mut d = DaemonProcess::start(BIN.as_ref(), &s, &polled(&s, ""), &[]).unwrap();
+    let first = wait_running(&d);
+    std::thread::sleep(Duration::from_secs(2));
+    d.signal("KILL");
+
+    d.spawn().unwrap();
+    wait_for(LONG, || site_is(&s, "version 1\n")).unwrap_or_else(|_| panic!("not served after restart:\n{}", d.log()));
+    wait_for(LONG, || history(&d).iter().any(|r| r["status"] == "succeeded")).unwrap();
+    let runs = history(&d);
+    let killed = runs.iter().find(|r| r["id"] == first.as_str()).unwrap();
+    assert_eq!(killed["status"], "failed");
+    assert_eq!(killed["error"], "interrupted");
+    assert!(runs.iter().any(|r| r["status"] == "succeeded" && r["trigger"] == "reconcile"), "{runs:#?}");
+    for leftover in ["staging", "old"] {
+        let dir = s.deploy_dir().join(format!("{}.{leftover}", s.project));
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+}
+
+#[test]
+fn sigterm_waits_for_the_running_deploy() {
+    let s = Scenario::new("dmn-term").unwrap();
+    s.repo.write("deploy/compose.yml", slow_compose(s.web_port, 3, "1")).unwrap();
+    s.repo.commit("slow start").unwrap();
+    let mut d = DaemonProcess::start(BIN.as_ref(), &s, &polled(&s, ""), &[]).unwrap();
+    let run = wait_running(&d);
+    let status = d.signal("TERM").unwrap();
+    assert!(status.success(), "{status:?}\n{}", d.log());
+    assert!(d.log().contains("deeplo daemon stopped"), "{}", d.log());
+    assert!(site_is(&s, "version 1\n"));
+
+    // Started again: the finished run is the pair's latest, nothing is redeployed.
+    d.spawn().unwrap();
+    let runs = history(&d);
+    assert_eq!(runs[0]["id"], run.as_str(), "{runs:#?}");
+    assert_eq!(runs[0]["status"], "succeeded");
+}
+
+#[test]
+fn sigterm_past_the_grace_cancels_and_the_next_start_repairs() {
+    let s = Scenario::new("dmn-grace").unwrap();
+    s.repo.write("deploy/compose.yml", slow_compose(s.web_port, 30, "1")).unwrap();
+    s.repo.commit("very slow start").unwrap();
+    let mut d =
+        DaemonProcess::start(BIN.as_ref(), &s, &polled(&s, ""), &[("DEEPLO_SHUTDOWN_GRACE", "1s")]).unwrap();
+    let run = wait_running(&d);
+    std::thread::sleep(Duration::from_secs(2));
+    let status = d.signal("TERM").unwrap();
+    assert!(status.success(), "{status:?}\n{}", d.log());
+
+    s.repo.write("deploy/compose.yml", slow_compose(s.web_port, 1, "2")).unwrap();
+    s.repo.commit("fast start").unwrap();
+    d.spawn().unwrap();
+    let runs = history(&d);
+    let cancelled = runs.iter().find(|r| r["id"] == run.as_str()).unwrap();
+    assert_eq!(cancelled["status"], "failed", "{cancelled:#?}");
+    wait_for(LONG, || site_is(&s, "version 1\n") && history(&d)[0]["status"] == "succeeded")
+        .unwrap_or_else(|_| panic!("not repaired:\n{}", d.log()));
+}

@@ -1,0 +1,135 @@
+//! A `deeplo daemon` process for the daemon tests: the real binary, started with its own
+//! data directory, config file, HTTP port and admin socket, and stopped (or killed) on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::free_port;
+use crate::scenario::Scenario;
+
+#[derive(Debug)]
+pub struct DaemonProcess {
+    child: Option<Child>,
+    bin: PathBuf,
+    env: Vec<(String, String)>,
+    log: PathBuf,
+    pub http_port: u16,
+    pub socket: PathBuf,
+    pub config: PathBuf,
+}
+
+impl DaemonProcess {
+    /// Writes `yaml` as the config file and starts `bin daemon` against the scenario's host.
+    pub fn start(bin: &Path, scenario: &Scenario, yaml: &str, extra_env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let dir = scenario.tmp.path();
+        let config = dir.join("config.yml");
+        std::fs::write(&config, yaml)?;
+        let mut env: Vec<(String, String)> = vec![
+            ("DEEPLO_DATA_DIR".into(), scenario.data_dir().display().to_string()),
+            ("DEEPLO_CONFIG_FILE".into(), config.display().to_string()),
+            ("DEEPLO_HTTP_PORT".into(), free_port()?.to_string()),
+            ("DEEPLO_UNIX_SOCKET".into(), dir.join("deeplo.sock").display().to_string()),
+            ("DEEPLO_SSH_PRIVATE_KEY_FILE".into(), scenario.sshd.client_key().display().to_string()),
+            ("DEEPLO_SSH_HOST_KEY_POLICY".into(), "accept-new".into()),
+            ("DEEPLO_ENV_FILE".into(), dir.join("no-env-file").display().to_string()),
+            ("DEEPLO_LOG_FORMAT".into(), "text".into()),
+            ("DEEPLO_LOG_LEVEL".into(), "debug".into()),
+            ("DEEPLO_SHUTDOWN_GRACE".into(), "30s".into()),
+        ];
+        for (k, v) in extra_env {
+            env.retain(|(key, _)| key != k);
+            env.push(((*k).into(), (*v).into()));
+        }
+        let http_port = env.iter().find(|(k, _)| k == "DEEPLO_HTTP_PORT").map(|(_, v)| v.parse()).transpose()?.unwrap();
+        let socket = PathBuf::from(&env.iter().find(|(k, _)| k == "DEEPLO_UNIX_SOCKET").unwrap().1);
+        let mut daemon =
+            Self { child: None, bin: bin.to_owned(), env, log: dir.join("daemon.log"), http_port, socket, config };
+        daemon.spawn()?;
+        Ok(daemon)
+    }
+
+    /// Starts (again) with the same settings; output is appended to the same log.
+    pub fn spawn(&mut self) -> anyhow::Result<()> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
+        let child = Command::new(&self.bin)
+            .arg("daemon")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", std::env::var("HOME").unwrap_or_default())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        self.child = Some(child);
+        wait_for(Duration::from_secs(30), || self.http("GET", "/healthz").is_some_and(|(code, _)| code == 200))
+            .map_err(|_| anyhow::anyhow!("the daemon did not become healthy; its log:\n{}", self.log()))
+    }
+
+    /// Runs `bin args...` with the daemon's environment (so the CLI finds its socket).
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(&self.bin)
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("run deeplo")
+    }
+
+    /// `curl` against the HTTP port: `(status, body)`, `None` when nothing answers.
+    pub fn http(&self, method: &str, path: &str) -> Option<(u16, String)> {
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "5", "-X", method, "-w", "\n%{http_code}"])
+            .arg(format!("http://127.0.0.1:{}{path}", self.http_port))
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n')?;
+        let code: u16 = code.trim().parse().ok()?;
+        (code != 0).then(|| (code, body.to_owned()))
+    }
+
+    /// Sends a signal (`libc` numbers: 9 KILL, 15 TERM, 1 HUP) and, for KILL and TERM, waits
+    /// for the process to end; returns its exit status then.
+    pub fn signal(&mut self, signal: &str) -> Option<std::process::ExitStatus> {
+        let child = self.child.as_mut()?;
+        let _ = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status();
+        if signal == "HUP" {
+            return None;
+        }
+        let status = child.wait().ok();
+        self.child = None;
+        status
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for DaemonProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Polls `check` every 100 ms until it holds or `timeout` passes.
+pub fn wait_for(timeout: Duration, mut check: impl FnMut() -> bool) -> Result<(), ()> {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if check() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(())
+}
