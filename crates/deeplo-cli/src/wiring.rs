@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use deeplo_core::config::Settings;
-use deeplo_core::git::GitAuth;
+use deeplo_core::git::{GitAuth, TokenProvider};
 use deeplo_core::known_hosts::KnownHosts;
 use deeplo_core::schedule::Limits;
 use deeplo_core::{Engine, FileStore, GitSource, Secret};
@@ -17,7 +17,8 @@ pub fn known_hosts(settings: &Settings) -> KnownHosts {
     KnownHosts::new(settings.ssh_known_hosts.clone(), settings.ssh_host_key_policy)
 }
 
-pub fn git_source(settings: &Settings) -> anyhow::Result<GitSource> {
+/// The git mirror source; `https_token` answers for private HTTPS remotes (the GitHub App).
+pub fn git_source(settings: &Settings, https_token: Option<TokenProvider>) -> anyhow::Result<GitSource> {
     let passphrase = match &settings.ssh_key_passphrase_file {
         Some(path) => Some(Secret::from_file(path)?),
         None => None,
@@ -28,7 +29,7 @@ pub fn git_source(settings: &Settings) -> anyhow::Result<GitSource> {
             private_key: settings.ssh_private_key_file.clone(),
             passphrase,
             known_hosts: known_hosts(settings),
-            https_token: None,
+            https_token,
         },
     ))
 }
@@ -62,7 +63,7 @@ pub async fn engine(ctx: &Context) -> anyhow::Result<Engine> {
     let store = store(ctx)?;
     Ok(Engine::builder()
         .config(loaded.config)
-        .source(Arc::new(git_source(&ctx.settings)?))
+        .source(Arc::new(git_source(&ctx.settings, None)?))
         .connector(Arc::new(connector(&ctx.settings)?))
         .store(store)
         .limits(limits(&ctx.settings))

@@ -17,7 +17,7 @@ pub async fn run(ctx: &Context, args: &PlanArgs) -> anyhow::Result<ExitCode> {
         let names: Vec<&str> = config.repos.iter().map(|r| r.name.as_str()).collect();
         anyhow::bail!("repo \"{}\" is not in the config (repos: {})", args.repo, names.join(", "));
     };
-    let source = crate::wiring::git_source(&ctx.settings)?;
+    let source = crate::wiring::git_source(&ctx.settings, None)?;
     source.fetch(repo, None).await.with_context(|| format!("fetch {}", repo.url))?;
     let from = source.resolve(repo, &args.from).await?;
     let to = source.resolve(repo, &args.to).await?;

@@ -5,7 +5,9 @@
 
 mod admin;
 pub mod client;
+mod github;
 mod http;
+mod intake;
 mod logging;
 mod metrics;
 mod reload;
@@ -56,13 +58,21 @@ pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     let loaded = ctx.load_config()?;
     let store = crate::wiring::store(ctx)?;
     let interrupted = store.interrupted_at_open().to_vec();
-    let engine = Engine::builder()
+    let github = github::GithubParts::from_env(&ctx.env)?;
+    let source = crate::wiring::git_source(settings, github.token_provider())?;
+    let mut builder = Engine::builder()
         .config(loaded.config.clone())
-        .source(Arc::new(crate::wiring::git_source(settings)?))
+        .source(Arc::new(source))
         .connector(Arc::new(crate::wiring::connector(settings)?))
         .store(store.clone())
-        .limits(crate::wiring::limits(settings))
-        .build()?;
+        .limits(crate::wiring::limits(settings));
+    if let Some(secret) = &github.webhook_secret {
+        builder = builder.secret(secret.clone());
+    }
+    if let Some(notifier) = &github.notifier {
+        builder = builder.notifier(notifier.clone());
+    }
+    let engine = builder.build()?;
     let daemon = Arc::new(Daemon {
         engine: engine.clone(),
         metrics: Arc::new(Metrics::default()),
@@ -90,7 +100,13 @@ pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     tracing::info!(report = ?report, "config in force");
     redeploy_interrupted(&engine, &interrupted).await;
 
-    let http_task = tokio::spawn(serve_http(http, http::router(daemon.clone()), cancel.clone()));
+    let mut routes = http::router(daemon.clone());
+    let intake = intake::Intake::spawn(engine.clone(), daemon.metrics.clone(), cancel.clone());
+    match deeplo_github::optional_router(github.webhook_secret.clone(), intake) {
+        Some(webhook) => routes = routes.merge(webhook),
+        None => tracing::info!("no DEEPLO_GITHUB_WEBHOOK_SECRET_FILE: the GitHub webhook route is off"),
+    }
+    let http_task = tokio::spawn(serve_http(http, routes, cancel.clone()));
     let admin_task = tokio::spawn(serve_admin(admin, admin::router(daemon.clone()), cancel.clone()));
     let poller = tokio::spawn(Poller::new(engine.clone()).run(cancel.clone()));
     reload::spawn_watchers(daemon.clone(), Duration::from_secs(2), cancel.clone())?;

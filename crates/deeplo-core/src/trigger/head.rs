@@ -22,6 +22,9 @@ pub struct HeadRequest {
     pub trigger: Trigger,
     /// Plan even when the cursor is already at `head` (start-up, a repo seen for the first time).
     pub ignore_cursor: bool,
+    /// Deploy every target not already at `head`, whatever changed (the first webhook of a
+    /// repo with no cursor: there is no telling what the targets missed).
+    pub deploy_all: bool,
 }
 
 /// Why a target is deployed.
@@ -121,6 +124,9 @@ impl Engine {
         };
         if good.commit == req.head {
             return Ok(Verdict::Skip);
+        }
+        if req.deploy_all {
+            return Ok(Verdict::Deploy(TargetReason::Changed));
         }
         let Some(repo) = config.repo(project.repo.as_str()) else {
             return Ok(Verdict::Skip);

@@ -66,7 +66,14 @@ impl Poller {
         let head = self.engine.source().head(repo).await?;
         let trigger = if startup { Trigger::Reconcile } else { Trigger::Poll };
         self.engine
-            .handle_head(HeadRequest { repos: group.repos.clone(), head, hint: None, trigger, ignore_cursor: startup })
+            .handle_head(HeadRequest {
+                repos: group.repos.clone(),
+                head,
+                hint: None,
+                trigger,
+                ignore_cursor: startup,
+                deploy_all: false,
+            })
             .await
     }
 
