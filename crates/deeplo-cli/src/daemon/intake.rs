@@ -64,11 +64,17 @@ async fn worker(
     metrics: Arc<Metrics>,
     cancel: CancellationToken,
 ) {
+    let mut seen = Seen::default();
     while let Some(pushes) = tokio::select! {
         () = cancel.cancelled() => None,
         got = rx.recv() => got,
     } {
         for request in requests(&engine, pushes).await {
+            // A head is planned once: redeliveries and late deliveries of a head already
+            // handled (even one now behind the cursor) go no further.
+            if !seen.insert(format!("{}@{}", request.repos.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","), request.head)) {
+                continue;
+            }
             let mut wait = Duration::from_millis(200);
             loop {
                 match engine.handle_head(request.clone()).await {
@@ -125,4 +131,29 @@ async fn requests(engine: &Engine, pushes: Vec<GithubPush>) -> Vec<HeadRequest> 
             .push(push.repo.clone());
     }
     grouped.into_values().collect()
+}
+
+/// The heads planned lately, oldest forgotten first.
+#[derive(Default)]
+struct Seen {
+    set: std::collections::HashSet<String>,
+    order: std::collections::VecDeque<String>,
+}
+
+impl Seen {
+    const CAPACITY: usize = 10_000;
+
+    /// `false` when `key` was seen already.
+    fn insert(&mut self, key: String) -> bool {
+        if !self.set.insert(key.clone()) {
+            return false;
+        }
+        self.order.push_back(key);
+        if self.order.len() > Self::CAPACITY
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+        true
+    }
 }
