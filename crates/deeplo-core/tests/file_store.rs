@@ -79,6 +79,34 @@ async fn one_store_per_data_directory() {
     FileStore::open(dir.path(), at(0)).unwrap();
 }
 
+/// The lock holds across processes too: a child process (this test binary, running the
+/// ignored test below) is refused while this one holds the store.
+#[test]
+fn another_process_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let _store = FileStore::open(dir.path(), at(0)).unwrap();
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "open_from_a_child_process", "--ignored", "--nocapture"])
+        .env(CHILD_DIR, dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("1 passed"), "{stdout}");
+    assert!(stdout.contains(&format!("locked by another deeplo process (pid {})", std::process::id())), "{stdout}");
+}
+
+const CHILD_DIR: &str = "DEEPLO_TEST_CHILD_DATA_DIR";
+
+#[test]
+#[ignore = "run by another_process_is_refused in a child process"]
+fn open_from_a_child_process() {
+    let dir = std::env::var_os(CHILD_DIR).expect("run by another_process_is_refused");
+    let err = FileStore::open(Path::new(&dir), at(0)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Locked, "{err}");
+    println!("{err}");
+}
+
 #[tokio::test]
 async fn creates_a_private_tree_in_the_go_layout() {
     let parent = tempfile::tempdir().unwrap();
