@@ -1,3 +1,0 @@
-//! The file store.
-#[derive(Debug)]
-pub struct FileStore;
