@@ -66,11 +66,7 @@ impl AppCredentials {
         let key = EncodingKey::from_rsa_pem(private_key_pem).map_err(|e| {
             Error::new(ErrorKind::Config, "load GitHub App", format!("the private key is not an RSA PEM key: {e}"))
         })?;
-        let credentials = Self {
-            issuer,
-            key,
-            installation_id,
-        };
+        let credentials = Self { issuer, key, installation_id };
         credentials.jwt(Timestamp::now()).map_err(|e| {
             Error::new(ErrorKind::Config, "load GitHub App", format!("the private key cannot sign: {}", e.message()))
         })?;
@@ -90,11 +86,7 @@ impl AppCredentials {
     /// The claims of a JWT made at `now`: issued a minute ago, valid for ten minutes from then.
     pub fn claims(&self, now: Timestamp) -> AppClaims {
         let iat = now.as_second() - JWT_BACKDATE_SECS;
-        AppClaims {
-            iat,
-            exp: iat + JWT_LIFETIME_SECS,
-            iss: self.issuer.clone(),
-        }
+        AppClaims { iat, exp: iat + JWT_LIFETIME_SECS, iss: self.issuer.clone() }
     }
 
     /// A signed JWT for the App endpoints.
@@ -144,11 +136,8 @@ mod tests {
     #[test]
     fn claims_follow_githubs_rules() {
         let now = Timestamp::from_second(1_700_000_000).unwrap();
-        let creds = AppCredentials {
-            issuer: "123".into(),
-            key: EncodingKey::from_secret(b"unused"),
-            installation_id: None,
-        };
+        let creds =
+            AppCredentials { issuer: "123".into(), key: EncodingKey::from_secret(b"unused"), installation_id: None };
         let c = creds.claims(now);
         assert_eq!(c.iat, 1_700_000_000 - 60);
         assert!(c.exp - now.as_second() <= 600);

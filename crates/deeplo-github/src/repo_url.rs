@@ -51,19 +51,13 @@ fn split(url: &str) -> Parts<'_> {
     let url = url.split(['?', '#']).next().unwrap_or(url);
     if let Some((_scheme, rest)) = url.split_once("://") {
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-        return Parts {
-            host: host_of(authority),
-            path,
-        };
+        return Parts { host: host_of(authority), path };
     }
     // scp-style `[user@]host:path`: a colon before any slash.
     if let Some(colon) = url.find(':')
         && !url[..colon].contains('/')
     {
-        return Parts {
-            host: host_of(&url[..colon]),
-            path: &url[colon + 1..],
-        };
+        return Parts { host: host_of(&url[..colon]), path: &url[colon + 1..] };
     }
     Parts { host: None, path: url }
 }
@@ -117,18 +111,9 @@ mod tests {
 
     #[test]
     fn github_host_is_required_for_reporting() {
-        assert_eq!(
-            github_full_name("git@GitHub.com:o/r.git", "github.com").as_deref(),
-            Some("o/r")
-        );
-        assert_eq!(
-            github_full_name("ssh://git@github.com:22/o/r.git", "github.com").as_deref(),
-            Some("o/r")
-        );
-        assert_eq!(
-            github_full_name("https://ghe.example.com/o/r", "ghe.example.com").as_deref(),
-            Some("o/r")
-        );
+        assert_eq!(github_full_name("git@GitHub.com:o/r.git", "github.com").as_deref(), Some("o/r"));
+        assert_eq!(github_full_name("ssh://git@github.com:22/o/r.git", "github.com").as_deref(), Some("o/r"));
+        assert_eq!(github_full_name("https://ghe.example.com/o/r", "ghe.example.com").as_deref(), Some("o/r"));
         assert_eq!(github_full_name("https://gitlab.com/o/r", "github.com"), None);
         assert_eq!(github_full_name("file:///srv/git/o/r.git", "github.com"), None);
         assert_eq!(github_full_name("/srv/github.com/o/r", "github.com"), None);

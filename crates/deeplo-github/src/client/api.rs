@@ -116,11 +116,7 @@ impl GithubClient {
     /// `sha` is not hexadecimal, or the request fails.
     pub async fn create_commit_status(&self, full_name: &str, sha: &str, status: &NewCommitStatus) -> Result<()> {
         if sha.is_empty() || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                "github api",
-                format!("{sha:?} is not a commit sha"),
-            ));
+            return Err(Error::new(ErrorKind::InvalidInput, "github api", format!("{sha:?} is not a commit sha")));
         }
         let path = format!("/repos/{full_name}/statuses/{sha}");
         self.post::<serde_json::Value>(full_name, &path, status).await.map(drop)

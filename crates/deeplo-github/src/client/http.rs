@@ -114,11 +114,7 @@ impl GithubClient {
 }
 
 fn network_error(method: &Method, path: &str, e: &reqwest::Error) -> Error {
-    let kind = if e.is_timeout() {
-        ErrorKind::Timeout
-    } else {
-        ErrorKind::Unreachable
-    };
+    let kind = if e.is_timeout() { ErrorKind::Timeout } else { ErrorKind::Unreachable };
     // reqwest's message carries the URL, which holds no secret; its source says why.
     let cause = std::error::Error::source(e).map(|s| format!(": {s}")).unwrap_or_default();
     Error::new(kind, OPERATION, format!("{method} {path}: {e}{cause}")).temporary(true)

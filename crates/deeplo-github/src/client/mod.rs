@@ -38,10 +38,7 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self {
-            attempts: 3,
-            base_delay: Duration::from_millis(500),
-        }
+        Self { attempts: 3, base_delay: Duration::from_millis(500) }
     }
 }
 
@@ -99,10 +96,7 @@ impl GithubClientBuilder {
             inner: Arc::new(Inner {
                 http,
                 api_base: self.api_base,
-                retry: RetryPolicy {
-                    attempts: self.retry.attempts.max(1),
-                    ..self.retry
-                },
+                retry: RetryPolicy { attempts: self.retry.attempts.max(1), ..self.retry },
                 tokens: self.tokens,
                 installations: Mutex::new(HashMap::new()),
                 installation_tokens: tokio::sync::Mutex::new(HashMap::new()),

@@ -67,11 +67,9 @@ pub fn status_description(event: &DeployEvent) -> String {
         },
         DeployEventKind::Failed => format!("Deploy to {} failed: {error}", d.host),
         DeployEventKind::RolledBack => match &d.rollback {
-            Some(rollback) => format!(
-                "Deploy to {} failed and was rolled back to {}: {error}",
-                d.host,
-                rollback.to.short()
-            ),
+            Some(rollback) => {
+                format!("Deploy to {} failed and was rolled back to {}: {error}", d.host, rollback.to.short())
+            }
             None => format!("Deploy to {} failed and was rolled back: {error}", d.host),
         },
     };

@@ -21,9 +21,7 @@ use deeplo_core::{DeployEvent, DeployEventKind, Notifier, Result};
 pub use describe::{MAX_DESCRIPTION, cut_description, environment_name, log_url, status_description};
 pub use runs::CAPACITY as REMEMBERED_RUNS;
 
-use crate::client::{
-    CommitState, DeploymentState, GithubClient, NewCommitStatus, NewDeployment, NewDeploymentStatus,
-};
+use crate::client::{CommitState, DeploymentState, GithubClient, NewCommitStatus, NewDeployment, NewDeploymentStatus};
 use crate::github_full_name;
 
 /// How reports are named and linked.
@@ -41,12 +39,7 @@ pub struct NotifierOptions {
 
 impl Default for NotifierOptions {
     fn default() -> Self {
-        Self {
-            environment_prefix: None,
-            environment_host: false,
-            public_url: None,
-            github_host: "github.com".into(),
-        }
+        Self { environment_prefix: None, environment_host: false, public_url: None, github_host: "github.com".into() }
     }
 }
 
@@ -60,11 +53,7 @@ pub struct GithubNotifier {
 
 impl GithubNotifier {
     pub fn new(client: GithubClient, options: NotifierOptions) -> Self {
-        Self {
-            client,
-            options,
-            runs: runs::Runs::default(),
-        }
+        Self { client, options, runs: runs::Runs::default() }
     }
 
     pub fn client(&self) -> &GithubClient {
@@ -73,11 +62,7 @@ impl GithubNotifier {
 
     /// The environment a deployment is reported under.
     pub fn environment(&self, deployment: &Deployment) -> String {
-        environment_name(
-            self.options.environment_prefix.as_deref(),
-            self.options.environment_host,
-            deployment,
-        )
+        environment_name(self.options.environment_prefix.as_deref(), self.options.environment_host, deployment)
     }
 
     async fn create_deployment(&self, full_name: &str, d: &Deployment, environment: &str) -> Result<u64> {

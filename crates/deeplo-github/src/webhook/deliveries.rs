@@ -25,9 +25,7 @@ struct Ring {
 
 impl Deliveries {
     pub(crate) fn new() -> Self {
-        Self {
-            inner: Mutex::new(Ring::default()),
-        }
+        Self { inner: Mutex::new(Ring::default()) }
     }
 
     /// Records `id`; `false` when it was already there (a repeated delivery).

@@ -122,30 +122,20 @@ pub struct WebhookState {
 
 impl WebhookState {
     pub fn new(secret: Secret, sink: Arc<dyn PushSink>) -> Self {
-        Self {
-            secret,
-            sink,
-            deliveries: Arc::new(deliveries::Deliveries::new()),
-        }
+        Self { secret, sink, deliveries: Arc::new(deliveries::Deliveries::new()) }
     }
 }
 
 impl fmt::Debug for WebhookState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WebhookState")
-            .field("secret", &self.secret)
-            .field("sink", &self.sink)
-            .finish_non_exhaustive()
+        f.debug_struct("WebhookState").field("secret", &self.secret).field("sink", &self.sink).finish_non_exhaustive()
     }
 }
 
 /// A router serving `POST /webhooks/github` (see the [module docs](self) for the answers).
 /// Merge it into the daemon's router.
 pub fn router(state: WebhookState) -> Router {
-    Router::new()
-        .route(WEBHOOK_PATH, post(receive))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
+    Router::new().route(WEBHOOK_PATH, post(receive)).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).with_state(state)
 }
 
 /// [`router`] when a webhook secret is configured; `None` (serve nothing) otherwise.
@@ -217,9 +207,7 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
             release();
             tracing::warn!(delivery = delivery.unwrap_or(""), "push refused: the queue is full");
             let mut response = text(StatusCode::SERVICE_UNAVAILABLE, "the push queue is full; redeliver later");
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("30"));
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("30"));
             response
         }
     }

@@ -118,17 +118,13 @@ impl PushPayload {
         };
         let no_base = self.before().is_none();
         let cut = commits.len() >= MAX_COMMITS
-            || commits
-                .iter()
-                .any(|c| c.added.len() + c.modified.len() + c.removed.len() >= MAX_FILES_PER_COMMIT);
+            || commits.iter().any(|c| c.added.len() + c.modified.len() + c.removed.len() >= MAX_FILES_PER_COMMIT);
         // An empty list for a moved branch means GitHub listed nothing, not that nothing changed.
         if self.forced || no_base || cut || commits.is_empty() {
             return ChangedPaths::Unknown;
         }
-        let paths: BTreeSet<&String> = commits
-            .iter()
-            .flat_map(|c| c.added.iter().chain(&c.modified).chain(&c.removed))
-            .collect();
+        let paths: BTreeSet<&String> =
+            commits.iter().flat_map(|c| c.added.iter().chain(&c.modified).chain(&c.removed)).collect();
         ChangedPaths::Known(paths.into_iter().cloned().collect())
     }
 

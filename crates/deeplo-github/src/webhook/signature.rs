@@ -39,10 +39,7 @@ mod tests {
         let secret = Secret::new("It's a Secret to Everybody");
         // The example from GitHub's documentation on validating deliveries.
         let sig = sign(&secret, b"Hello, World!");
-        assert_eq!(
-            sig,
-            "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
-        );
+        assert_eq!(sig, "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17");
         assert!(verify(&secret, &sig, b"Hello, World!"));
         assert!(!verify(&secret, &sig, b"Hello, World?"));
         assert!(!verify(&Secret::new("other"), &sig, b"Hello, World!"));

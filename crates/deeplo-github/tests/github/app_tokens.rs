@@ -11,11 +11,7 @@ use crate::keys::keys;
 
 pub fn app_client(fake: &FakeGithub, installation: Option<u64>) -> GithubClient {
     let creds = AppCredentials::from_pem(APP_ID, keys().private_pkcs1.as_bytes(), installation).unwrap();
-    GithubClient::builder(TokenSource::App(creds))
-        .api_base(&fake.url)
-        .retry(fast_retry())
-        .build()
-        .unwrap()
+    GithubClient::builder(TokenSource::App(creds)).api_base(&fake.url).retry(fast_retry()).build().unwrap()
 }
 
 fn claims_of(authorization: &str) -> Value {
@@ -37,13 +33,7 @@ async fn the_jwt_is_signed_with_the_app_key_and_follows_githubs_rules() {
 
     let reqs = fake.requests();
     let paths: Vec<(&str, &str)> = reqs.iter().map(|r| (r.method.as_str(), r.path.as_str())).collect();
-    assert_eq!(
-        paths,
-        [
-            ("GET", "/repos/Acme/App/installation"),
-            ("POST", "/app/installations/77/access_tokens")
-        ]
-    );
+    assert_eq!(paths, [("GET", "/repos/Acme/App/installation"), ("POST", "/app/installations/77/access_tokens")]);
     for r in &reqs {
         let claims = claims_of(r.authorization());
         let (iat, exp) = (claims["iat"].as_i64().unwrap(), claims["exp"].as_i64().unwrap());

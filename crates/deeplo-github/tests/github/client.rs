@@ -12,10 +12,7 @@ use crate::fake::{FakeGithub, STATIC_TOKEN};
 const SHA: &str = "abcdefabcdefabcdefabcdefabcdefabcdefabcd";
 
 pub fn fast_retry() -> RetryPolicy {
-    RetryPolicy {
-        attempts: 3,
-        base_delay: Duration::from_millis(5),
-    }
+    RetryPolicy { attempts: 3, base_delay: Duration::from_millis(5) }
 }
 
 pub fn static_client(fake: &FakeGithub, token: &str) -> GithubClient {
@@ -43,7 +40,10 @@ async fn requests_carry_githubs_headers() {
     let reqs = fake.requests();
     assert_eq!(reqs.len(), 1);
     let r = &reqs[0];
-    assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", "/repos/acme/app/statuses/abcdefabcdefabcdefabcdefabcdefabcdefabcd"));
+    assert_eq!(
+        (r.method.as_str(), r.path.as_str()),
+        ("POST", "/repos/acme/app/statuses/abcdefabcdefabcdefabcdefabcdefabcdefabcd")
+    );
     assert_eq!(r.authorization(), format!("Bearer {STATIC_TOKEN}"));
     assert_eq!(r.headers["accept"], "application/vnd.github+json");
     assert_eq!(r.headers["x-github-api-version"], "2022-11-28");

@@ -122,11 +122,8 @@ impl FakeGithub {
     }
 
     pub fn fail_next_with(&self, n: usize, status: u16, body: Value) {
-        *self.inner.failure.lock().unwrap() = Some(Failure {
-            remaining: n,
-            status: StatusCode::from_u16(status).unwrap(),
-            body,
-        });
+        *self.inner.failure.lock().unwrap() =
+            Some(Failure { remaining: n, status: StatusCode::from_u16(status).unwrap(), body });
     }
 
     /// New installation tokens expire this many seconds from now.
@@ -183,10 +180,7 @@ fn check_jwt(inner: &Inner, headers: &HeaderMap) -> Result<(), Response> {
     let iat = data.claims["iat"].as_i64().unwrap_or(i64::MAX);
     let exp = data.claims["exp"].as_i64().unwrap_or(i64::MAX);
     if iat > now() || exp - iat > 600 || exp <= now() {
-        return Err(error(
-            StatusCode::UNAUTHORIZED,
-            "'Expiration time' claim ('exp') is too far in the future",
-        ));
+        return Err(error(StatusCode::UNAUTHORIZED, "'Expiration time' claim ('exp') is too far in the future"));
     }
     Ok(())
 }
@@ -196,14 +190,14 @@ fn check_token(inner: &Inner, headers: &HeaderMap) -> Result<(), Response> {
     let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
     let token = auth.strip_prefix("token ").or_else(|| auth.strip_prefix("Bearer ")).unwrap_or("");
     let live = inner.tokens.lock().unwrap().iter().any(|(t, exp)| t == token && *exp > now());
-    if token == STATIC_TOKEN || live {
-        Ok(())
-    } else {
-        Err(error(StatusCode::UNAUTHORIZED, "Bad credentials"))
-    }
+    if token == STATIC_TOKEN || live { Ok(()) } else { Err(error(StatusCode::UNAUTHORIZED, "Bad credentials")) }
 }
 
-async fn installation(State(inner): State<Shared>, Path((owner, repo)): Path<(String, String)>, headers: HeaderMap) -> Response {
+async fn installation(
+    State(inner): State<Shared>,
+    Path((owner, repo)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
     if let Err(r) = check_jwt(&inner, &headers) {
         return r;
     }
@@ -211,7 +205,8 @@ async fn installation(State(inner): State<Shared>, Path((owner, repo)): Path<(St
     if inner.not_installed.lock().unwrap().contains(&full) {
         return error(StatusCode::NOT_FOUND, "Not Found");
     }
-    let body = json!({"id": INSTALLATION_ID, "app_id": 4242, "account": {"login": owner}, "target_type": "Organization"});
+    let body =
+        json!({"id": INSTALLATION_ID, "app_id": 4242, "account": {"login": owner}, "target_type": "Organization"});
     (StatusCode::OK, Json(body)).into_response()
 }
 
@@ -302,6 +297,7 @@ async fn commit_status(
     if let Err(r) = check_description(&body) {
         return r;
     }
-    let reply = json!({"id": inner.next_id.fetch_add(1, Ordering::SeqCst), "state": body["state"], "context": body["context"]});
+    let reply =
+        json!({"id": inner.next_id.fetch_add(1, Ordering::SeqCst), "state": body["state"], "context": body["context"]});
     (StatusCode::CREATED, Json(reply)).into_response()
 }

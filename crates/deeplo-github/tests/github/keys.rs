@@ -32,10 +32,6 @@ pub fn keys() -> &'static TestKeys {
         assert!(private_pkcs1.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
         let private_pkcs8 = run(&["pkcs8", "-topk8", "-nocrypt", "-in", pkcs1_path]);
         let public = run(&["rsa", "-in", pkcs1_path, "-pubout"]);
-        TestKeys {
-            private_pkcs1,
-            private_pkcs8,
-            public,
-        }
+        TestKeys { private_pkcs1, private_pkcs8, public }
     })
 }

@@ -40,25 +40,19 @@ fn deployment() -> Deployment {
 }
 
 fn event(kind: DeployEventKind, d: &Deployment) -> DeployEvent {
-    DeployEvent {
-        kind,
-        deployment: d.clone(),
-        repo_url: REPO_URL.into(),
-    }
+    DeployEvent { kind, deployment: d.clone(), repo_url: REPO_URL.into() }
 }
 
-fn finished(kind: DeployEventKind) -> Deployment {
-    let mut d = deployment();
+/// `started` run to its end by `kind`.
+fn finished(started: &Deployment, kind: DeployEventKind) -> Deployment {
+    let mut d = started.clone();
     let t = Timestamp::from_second(1_700_000_042).unwrap();
     match kind {
         DeployEventKind::Succeeded => d.succeed(t).unwrap(),
         DeployEventKind::Failed => d.fail(t, "health gate: /healthz answered 500").unwrap(),
         DeployEventKind::RolledBack => {
-            d.rollback = Some(RollbackRecord {
-                to: CommitId::new("f".repeat(40)).unwrap(),
-                succeeded: true,
-                error: None,
-            });
+            d.rollback =
+                Some(RollbackRecord { to: CommitId::new("f".repeat(40)).unwrap(), succeeded: true, error: None });
             d.fail(t, "health gate: /healthz answered 500; rolled back to ffffffff").unwrap();
         }
         DeployEventKind::Started => {}
@@ -106,15 +100,12 @@ async fn started_then_succeeded() {
     }
 
     fake.clear();
-    let done = finished(DeployEventKind::Succeeded);
+    let done = finished(&d, DeployEventKind::Succeeded);
     n.notify(&event(DeployEventKind::Succeeded, &done)).await.unwrap();
     let reqs = fake.requests();
     assert_eq!(
         calls(&reqs),
-        [
-            "POST /repos/acme/app/deployments/1000/statuses",
-            format!("POST /repos/acme/app/statuses/{SHA}").as_str(),
-        ],
+        ["POST /repos/acme/app/deployments/1000/statuses", format!("POST /repos/acme/app/statuses/{SHA}").as_str(),],
         "the deployment made on start is reused"
     );
     assert_eq!(reqs[0].body()["state"], "success");
@@ -127,9 +118,10 @@ async fn started_then_succeeded() {
 async fn started_then_failed() {
     let fake = FakeGithub::start(None).await;
     let n = notifier(&fake, NotifierOptions::default());
-    n.notify(&event(DeployEventKind::Started, &deployment())).await.unwrap();
+    let d = deployment();
+    n.notify(&event(DeployEventKind::Started, &d)).await.unwrap();
     fake.clear();
-    n.notify(&event(DeployEventKind::Failed, &finished(DeployEventKind::Failed))).await.unwrap();
+    n.notify(&event(DeployEventKind::Failed, &finished(&d, DeployEventKind::Failed))).await.unwrap();
     let reqs = fake.requests();
     assert_eq!(calls(&reqs).len(), 2);
     let description = "Deploy to web-1 failed: health gate: /healthz answered 500";
@@ -138,20 +130,19 @@ async fn started_then_failed() {
         &json!({"state": "failure", "description": description, "auto_inactive": true}),
         "no log_url without a public URL"
     );
-    assert_eq!(
-        reqs[1].body(),
-        &json!({"state": "failure", "context": "deeplo/site", "description": description})
-    );
+    assert_eq!(reqs[1].body(), &json!({"state": "failure", "context": "deeplo/site", "description": description}));
 }
 
 #[tokio::test]
 async fn rolled_back_is_a_failure_that_says_so() {
     let fake = FakeGithub::start(None).await;
     let n = notifier(&fake, NotifierOptions { environment_host: true, ..options() });
-    n.notify(&event(DeployEventKind::Started, &deployment())).await.unwrap();
+    let d = deployment();
+    n.notify(&event(DeployEventKind::Started, &d)).await.unwrap();
     assert_eq!(fake.requests()[0].body()["environment"], "prod/web-1/site");
     fake.clear();
-    n.notify(&event(DeployEventKind::RolledBack, &finished(DeployEventKind::RolledBack))).await.unwrap();
+    n.notify(&event(DeployEventKind::RolledBack, &finished(&d, DeployEventKind::RolledBack))).await.unwrap();
+    assert_eq!(calls(&fake.requests()).len(), 2);
     let reqs = fake.requests();
     for r in &reqs {
         assert_eq!(r.body()["state"], "failure");
@@ -165,7 +156,8 @@ async fn rolled_back_is_a_failure_that_says_so() {
 async fn a_final_event_without_started_creates_the_deployment() {
     let fake = FakeGithub::start(None).await;
     let n = notifier(&fake, options());
-    n.notify(&event(DeployEventKind::Succeeded, &finished(DeployEventKind::Succeeded))).await.unwrap();
+    let d = finished(&deployment(), DeployEventKind::Succeeded);
+    n.notify(&event(DeployEventKind::Succeeded, &d)).await.unwrap();
     let reqs = fake.requests();
     assert_eq!(
         calls(&reqs),
@@ -198,10 +190,7 @@ async fn repositories_not_on_github_are_skipped() {
     let fake = FakeGithub::start(None).await;
     let n = notifier(&fake, options());
     for url in ["/srv/git/acme/app.git", "file:///srv/git/acme/app", "https://gitlab.com/acme/app.git"] {
-        let e = DeployEvent {
-            repo_url: url.into(),
-            ..event(DeployEventKind::Started, &deployment())
-        };
+        let e = DeployEvent { repo_url: url.into(), ..event(DeployEventKind::Started, &deployment()) };
         n.notify(&e).await.unwrap();
     }
     assert!(fake.requests().is_empty());
@@ -231,7 +220,8 @@ async fn the_app_token_is_used_for_reports() {
     let n = GithubNotifier::new(client, options());
     n.notify(&event(DeployEventKind::Started, &deployment())).await.unwrap();
     let reqs = fake.requests();
-    let reports: Vec<&Recorded> = reqs.iter().filter(|r| r.path.starts_with("/repos/acme/app/") && !r.path.ends_with("/installation")).collect();
+    let reports: Vec<&Recorded> =
+        reqs.iter().filter(|r| r.path.starts_with("/repos/acme/app/") && !r.path.ends_with("/installation")).collect();
     assert_eq!(reports.len(), 3);
     for r in reports {
         assert_eq!(r.authorization(), "Bearer ghs_fakeinstallationtoken0001");

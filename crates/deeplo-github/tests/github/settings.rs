@@ -11,9 +11,7 @@ struct Files {
 
 impl Files {
     fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-        }
+        Self { dir: tempfile::tempdir().unwrap() }
     }
 
     fn write(&self, name: &str, text: &str) -> String {

@@ -64,21 +64,13 @@ impl Drop for Server {
 impl Server {
     async fn start() -> Self {
         let config = config::parse(CONFIG, &EnvMap::default()).expect("valid config").config;
-        let sink = Arc::new(Sink {
-            config: Arc::new(config),
-            busy: AtomicBool::new(false),
-            pushes: Mutex::new(Vec::new()),
-        });
+        let sink =
+            Arc::new(Sink { config: Arc::new(config), busy: AtomicBool::new(false), pushes: Mutex::new(Vec::new()) });
         let app = router(WebhookState::new(Secret::new(SECRET), sink.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/webhooks/github", listener.local_addr().unwrap());
         let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self {
-            url,
-            sink,
-            http: reqwest::Client::new(),
-            task,
-        }
+        Self { url, sink, http: reqwest::Client::new(), task }
     }
 
     fn pushes(&self) -> Vec<GithubPush> {
@@ -153,9 +145,8 @@ async fn a_push_is_accepted_for_every_matching_entry_with_the_union_of_paths() {
     assert_eq!(p.full_name, "acme/app");
     assert_eq!(p.after.as_str(), AFTER);
     assert_eq!(p.before.as_ref().map(|c| c.as_str()), Some(BEFORE));
-    let expected: Vec<String> = ["README.md", "deploy/compose.yml", "deploy/new.yml", "old.txt"]
-        .map(String::from)
-        .to_vec();
+    let expected: Vec<String> =
+        ["README.md", "deploy/compose.yml", "deploy/new.yml", "old.txt"].map(String::from).to_vec();
     assert_eq!(p.changed, ChangedPaths::Known(expected));
     let event = p.to_push_event();
     assert_eq!(event.repo.as_str(), "app");
@@ -333,11 +324,7 @@ async fn paths_are_unknown_when_github_could_not_list_them() {
 #[tokio::test]
 async fn the_route_is_only_served_with_a_secret() {
     let config = Arc::new(config::parse(CONFIG, &EnvMap::default()).unwrap().config);
-    let sink = Arc::new(Sink {
-        config,
-        busy: AtomicBool::new(false),
-        pushes: Mutex::new(Vec::new()),
-    });
+    let sink = Arc::new(Sink { config, busy: AtomicBool::new(false), pushes: Mutex::new(Vec::new()) });
     assert!(deeplo_github::optional_router(None, sink.clone()).is_none());
     assert!(deeplo_github::optional_router(Some(Secret::new(SECRET)), sink.clone()).is_some());
     let state = WebhookState::new(Secret::new(SECRET), sink);
