@@ -167,30 +167,32 @@ fn now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
-/// `Bearer <JWT>` signed by the App key, with GitHub's rules on `iat` and `exp`.
-fn check_jwt(inner: &Inner, headers: &HeaderMap) -> Result<(), Response> {
-    let refuse = || error(StatusCode::UNAUTHORIZED, "A JSON web token could not be decoded");
-    let key = inner.public_key.as_ref().ok_or_else(refuse)?;
+/// `Bearer <JWT>` signed by the App key, with GitHub's rules on `iat` and `exp`: the
+/// refusal, if any.
+fn check_jwt(inner: &Inner, headers: &HeaderMap) -> Option<Response> {
+    let refuse = Some(error(StatusCode::UNAUTHORIZED, "A JSON web token could not be decoded"));
+    let Some(key) = inner.public_key.as_ref() else { return refuse };
     let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let jwt = auth.strip_prefix("Bearer ").ok_or_else(refuse)?;
+    let Some(jwt) = auth.strip_prefix("Bearer ") else { return refuse };
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_issuer(&[APP_ID]);
     validation.set_required_spec_claims(&["exp", "iat", "iss"]);
-    let data = jsonwebtoken::decode::<Value>(jwt, key, &validation).map_err(|_| refuse())?;
+    let Ok(data) = jsonwebtoken::decode::<Value>(jwt, key, &validation) else { return refuse };
     let iat = data.claims["iat"].as_i64().unwrap_or(i64::MAX);
     let exp = data.claims["exp"].as_i64().unwrap_or(i64::MAX);
     if iat > now() || exp - iat > 600 || exp <= now() {
-        return Err(error(StatusCode::UNAUTHORIZED, "'Expiration time' claim ('exp') is too far in the future"));
+        return Some(error(StatusCode::UNAUTHORIZED, "'Expiration time' claim ('exp') is too far in the future"));
     }
-    Ok(())
+    None
 }
 
-/// `token <t>` or `Bearer <t>` with the static token or a live installation token.
-fn check_token(inner: &Inner, headers: &HeaderMap) -> Result<(), Response> {
+/// `token <t>` or `Bearer <t>` with the static token or a live installation token: the
+/// refusal, if any.
+fn check_token(inner: &Inner, headers: &HeaderMap) -> Option<Response> {
     let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
     let token = auth.strip_prefix("token ").or_else(|| auth.strip_prefix("Bearer ")).unwrap_or("");
     let live = inner.tokens.lock().unwrap().iter().any(|(t, exp)| t == token && *exp > now());
-    if token == STATIC_TOKEN || live { Ok(()) } else { Err(error(StatusCode::UNAUTHORIZED, "Bad credentials")) }
+    (token != STATIC_TOKEN && !live).then(|| error(StatusCode::UNAUTHORIZED, "Bad credentials"))
 }
 
 async fn installation(
@@ -198,7 +200,7 @@ async fn installation(
     Path((owner, repo)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = check_jwt(&inner, &headers) {
+    if let Some(r) = check_jwt(&inner, &headers) {
         return r;
     }
     let full = format!("{owner}/{repo}").to_ascii_lowercase();
@@ -211,7 +213,7 @@ async fn installation(
 }
 
 async fn access_token(State(inner): State<Shared>, Path(id): Path<u64>, headers: HeaderMap) -> Response {
-    if let Err(r) = check_jwt(&inner, &headers) {
+    if let Some(r) = check_jwt(&inner, &headers) {
         return r;
     }
     if id != INSTALLATION_ID {
@@ -232,7 +234,7 @@ async fn create_deployment(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = check_token(&inner, &headers) {
+    if let Some(r) = check_token(&inner, &headers) {
         return r;
     }
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
@@ -249,14 +251,15 @@ async fn create_deployment(
     (StatusCode::CREATED, Json(reply)).into_response()
 }
 
-fn check_description(body: &Value) -> Result<(), Response> {
-    match body.get("description").and_then(Value::as_str) {
-        Some(d) if d.chars().count() > 140 => Err(error(
+/// GitHub's 140-character limit on descriptions: the refusal, if any.
+fn check_description(body: &Value) -> Option<Response> {
+    let too_long = body.get("description").and_then(Value::as_str).is_some_and(|d| d.chars().count() > 140);
+    too_long.then(|| {
+        error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "Validation Failed: description is too long (maximum is 140 characters)",
-        )),
-        _ => Ok(()),
-    }
+        )
+    })
 }
 
 async fn deployment_status(
@@ -265,7 +268,7 @@ async fn deployment_status(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    if let Err(r) = check_token(&inner, &headers) {
+    if let Some(r) = check_token(&inner, &headers) {
         return r;
     }
     if inner.deployments.lock().unwrap().get(&id) != Some(&format!("{owner}/{repo}")) {
@@ -275,7 +278,7 @@ async fn deployment_status(
     if !body["state"].as_str().is_some_and(|s| states.contains(&s)) {
         return error(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed: state");
     }
-    if let Err(r) = check_description(&body) {
+    if let Some(r) = check_description(&body) {
         return r;
     }
     let reply = json!({"id": inner.next_id.fetch_add(1, Ordering::SeqCst), "state": body["state"]});
@@ -288,13 +291,13 @@ async fn commit_status(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    if let Err(r) = check_token(&inner, &headers) {
+    if let Some(r) = check_token(&inner, &headers) {
         return r;
     }
     if !body["state"].as_str().is_some_and(|s| ["error", "failure", "pending", "success"].contains(&s)) {
         return error(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed: state");
     }
-    if let Err(r) = check_description(&body) {
+    if let Some(r) = check_description(&body) {
         return r;
     }
     let reply =
