@@ -122,8 +122,12 @@ impl Drop for DaemonProcess {
     }
 }
 
+/// `wait_for` gave up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimedOut;
+
 /// Polls `check` every 100 ms until it holds or `timeout` passes.
-pub fn wait_for(timeout: Duration, mut check: impl FnMut() -> bool) -> Result<(), ()> {
+pub fn wait_for(timeout: Duration, mut check: impl FnMut() -> bool) -> Result<(), TimedOut> {
     let start = Instant::now();
     while start.elapsed() < timeout {
         if check() {
@@ -131,5 +135,5 @@ pub fn wait_for(timeout: Duration, mut check: impl FnMut() -> bool) -> Result<()
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Err(())
+    Err(TimedOut)
 }

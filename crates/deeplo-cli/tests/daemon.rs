@@ -12,7 +12,8 @@ const LONG: Duration = Duration::from_secs(90);
 
 /// The scenario's config with the repo polled every second.
 fn polled(s: &Scenario, project_extra: &str) -> String {
-    s.config_yaml(project_extra).replace("    branch: main\n", "    branch: main\n    trigger_mode: poll\n    poll_interval: 1s\n")
+    s.config_yaml(project_extra)
+        .replace("    branch: main\n", "    branch: main\n    trigger_mode: poll\n    poll_interval: 1s\n")
 }
 
 fn json(out: std::process::Output) -> Value {
@@ -142,8 +143,7 @@ fn sigterm_past_the_grace_cancels_and_the_next_start_repairs() {
     let s = Scenario::new("dmn-grace").unwrap();
     s.repo.write("deploy/compose.yml", slow_compose(s.web_port, 30, "1")).unwrap();
     s.repo.commit("very slow start").unwrap();
-    let mut d =
-        DaemonProcess::start(BIN.as_ref(), &s, &polled(&s, ""), &[("DEEPLO_SHUTDOWN_GRACE", "1s")]).unwrap();
+    let mut d = DaemonProcess::start(BIN.as_ref(), &s, &polled(&s, ""), &[("DEEPLO_SHUTDOWN_GRACE", "1s")]).unwrap();
     let run = wait_running(&d);
     std::thread::sleep(Duration::from_secs(2));
     let status = d.signal("TERM").unwrap();

@@ -24,13 +24,14 @@ impl GithubParts {
         Ok(Self { webhook_secret: settings.webhook_secret.clone(), notifier, settings })
     }
 
-    /// The token for fetching `https://github.com/owner/repo` remotes, when reporting is on.
+    /// The token for fetching `https://<github host>/owner/repo` remotes, when reporting is on.
     /// The git source calls it from a blocking thread, where waiting on the runtime is allowed.
     pub fn token_provider(&self) -> Option<TokenProvider> {
         let client = self.notifier.as_ref()?.client().clone();
+        let host = self.settings.notifier_options().github_host;
         let runtime = tokio::runtime::Handle::current();
         Some(Arc::new(move |url: &str| {
-            let full_name = github_full_name(url, "github.com")?;
+            let full_name = github_full_name(url, &host)?;
             match runtime.block_on(client.token_for(&full_name)) {
                 Ok(token) => Some(token),
                 Err(err) => {

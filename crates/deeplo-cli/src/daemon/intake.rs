@@ -72,7 +72,11 @@ async fn worker(
         for request in requests(&engine, pushes).await {
             // A head is planned once: redeliveries and late deliveries of a head already
             // handled (even one now behind the cursor) go no further.
-            if !seen.insert(format!("{}@{}", request.repos.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","), request.head)) {
+            if !seen.insert(format!(
+                "{}@{}",
+                request.repos.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","),
+                request.head
+            )) {
                 continue;
             }
             let mut wait = Duration::from_millis(200);

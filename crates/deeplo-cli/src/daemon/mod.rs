@@ -96,8 +96,8 @@ pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
         data_dir = %settings.data_dir.display(), "deeplo daemon started"
     );
 
-    let report = engine.apply_config(loaded.config.clone()).await?;
-    tracing::info!(report = ?report, "config in force");
+    let report = reload::apply(&engine, loaded.config.clone()).await?;
+    tracing::info!(report = %report, "config in force");
     redeploy_interrupted(&engine, &interrupted).await;
 
     let mut routes = http::router(daemon.clone());
