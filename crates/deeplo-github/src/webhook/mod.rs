@@ -12,7 +12,7 @@
 //! | any method but `POST` | 405 |
 //! | body over 10 MiB | 413 |
 //! | `X-Hub-Signature-256` missing or wrong | 401 |
-//! | `ping` | 200 |
+//! | `ping` (and every other event) | 204 |
 //! | any other event but `push` (or no `X-GitHub-Event`) | 204 |
 //! | an `X-GitHub-Delivery` id among the last 1000 answered | 204 |
 //! | push payload that does not parse | 400, naming the problem |
@@ -155,7 +155,6 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
     }
     match header_str("x-github-event") {
         Some("push") => {}
-        Some("ping") => return text(StatusCode::OK, "pong"),
         event => {
             tracing::debug!(event = event.unwrap_or(""), "webhook event ignored");
             return StatusCode::NO_CONTENT.into_response();

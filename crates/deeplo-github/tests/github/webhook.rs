@@ -173,7 +173,7 @@ async fn other_methods_events_and_ignored_pushes() {
     let s = Server::start().await;
     let get = s.http.get(&s.url).send().await.unwrap();
     assert_eq!(get.status().as_u16(), 405);
-    assert_eq!(s.deliver("ping", "p-1", b"{\"zen\":\"Keep it simple.\"}").await.0, 200);
+    assert_eq!(s.deliver("ping", "p-1", b"{\"zen\":\"Keep it simple.\"}").await.0, 204);
     assert_eq!(s.deliver("issues", "i-1", b"{}").await.0, 204);
     assert_eq!(s.deliver("pull_request", "i-2", b"not even json").await.0, 204);
 
