@@ -254,12 +254,12 @@ async fn shell_metacharacters_in_names_run_nothing() {
     // File names, a branch name and a deploy directory with metacharacters are data.
     let odd_file = "conf/$(touch /tmp/deeplo-metachar-marker) it's \"quoted\".txt";
     s.repo.write(&format!("deploy/{odd_file}"), "odd\n").unwrap();
-    s.repo.git(&["checkout", "-q", "-b", "feat/$(touch${IFS}/tmp/deeplo-metachar-marker)"]).unwrap();
+    s.repo.git(&["checkout", "-q", "-b", "feat/$(touch$IFS/tmp/deeplo-metachar-marker)"]).unwrap();
     s.repo.commit("odd names").unwrap();
     let yaml = s
         .config_yaml("    extra_files: [www, conf]\n")
         .replace("    extra_files: [www]\n", "")
-        .replace("branch: main", "branch: \"feat/$(touch${IFS}/tmp/deeplo-metachar-marker)\"")
+        .replace("branch: main", "branch: \"feat/$(touch$IFS/tmp/deeplo-metachar-marker)\"")
         .replace(
             &format!("deploy_dir: {}", s.deploy_dir().display()),
             &format!("deploy_dir: \"{}/dir with space $(touch x)\"", s.tmp.path().display()),

@@ -68,7 +68,7 @@ impl ComposeCommand {
 pub struct ServiceState {
     #[serde(rename(deserialize = "Service", serialize = "service"), default)]
     pub service: String,
-    #[serde(rename(deserialize = "Name", serialize = "name"), alias = "Names", default)]
+    #[serde(rename(deserialize = "Name", serialize = "name"), default)]
     pub name: String,
     /// `running`, `exited`, `restarting`, `created`...
     #[serde(rename(deserialize = "State", serialize = "state"), default)]
@@ -85,6 +85,9 @@ pub struct ServiceState {
     /// `Service` is absent.
     #[serde(rename = "Labels", default, skip_serializing)]
     labels: String,
+    /// `docker ps` calls the name `Names`; compose 2.26 sends both.
+    #[serde(rename = "Names", default, skip_serializing)]
+    names: String,
 }
 
 impl ServiceState {
@@ -93,6 +96,9 @@ impl ServiceState {
     }
 
     fn fill_from_labels(&mut self) {
+        if self.name.is_empty() {
+            self.name = std::mem::take(&mut self.names);
+        }
         if self.service.is_empty()
             && let Some(service) = self.labels.split(',').find_map(|kv| kv.strip_prefix("com.docker.compose.service="))
         {
@@ -185,6 +191,14 @@ mod tests {
             assert!(parse_ps(empty).unwrap().is_empty(), "{empty:?}");
         }
         assert!(parse_ps("{not json").is_err());
+    }
+
+    #[test]
+    fn compose_2_26_lines_with_name_and_names() {
+        let line = r#"{"Name":"p-web-1","Names":"p-web-1","Service":"web","State":"running","Status":"Up 1 second","Health":""}"#;
+        let states = parse_ps(line).unwrap();
+        assert_eq!(states[0].name, "p-web-1");
+        assert_eq!(states[0].service, "web");
     }
 
     #[test]
