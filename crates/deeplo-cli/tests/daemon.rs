@@ -74,11 +74,11 @@ fn slow_compose(port: u16, secs: u32, version: &str) -> String {
     compose_file(port, "")
         .replace(
             "command: [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]",
-            &format!("command: [\"sh\", \"-c\", \"sleep {secs}; touch /tmp/ready; exec httpd -f -p 8080 -h /www\"]"),
+            &format!("command: [\"sh\", \"-c\", \"sleep {secs}; touch /ready; exec httpd -f -p 8080 -h /www\"]"),
         )
         .replace(
             "    ports:",
-            "    healthcheck:\n      test: [\"CMD\", \"test\", \"-f\", \"/tmp/ready\"]\n      interval: 1s\n      retries: 60\n    labels: [\"v=VERSION\"]\n    ports:",
+            "    healthcheck:\n      test: [\"CMD\", \"test\", \"-f\", \"/ready\"]\n      interval: 1s\n      retries: 60\n    labels: [\"v=VERSION\"]\n    ports:",
         )
         .replace("VERSION", version)
 }

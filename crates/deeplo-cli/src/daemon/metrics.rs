@@ -89,8 +89,10 @@ impl Metrics {
         let _ = writeln!(out, "deeplo_hosts_reachable {reachable}");
         out.push_str("# HELP deeplo_webhooks_accepted_total Push deliveries accepted (202).\n# TYPE deeplo_webhooks_accepted_total counter\n");
         let _ = writeln!(out, "deeplo_webhooks_accepted_total {}", self.webhooks_accepted.load(Ordering::Relaxed));
-        out.push_str("# HELP deeplo_heads_planned_total Branch heads planned (poll, webhook, reconcile).\n# TYPE deeplo_heads_planned_total counter\n");
-        let _ = writeln!(out, "deeplo_heads_planned_total {}", self.heads_planned.load(Ordering::Relaxed));
+        out.push_str(
+            "# HELP deeplo_webhook_heads_planned_total Distinct branch heads from webhooks that were planned.\n# TYPE deeplo_webhook_heads_planned_total counter\n",
+        );
+        let _ = writeln!(out, "deeplo_webhook_heads_planned_total {}", self.heads_planned.load(Ordering::Relaxed));
         out
     }
 }
