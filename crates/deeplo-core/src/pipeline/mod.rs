@@ -14,10 +14,12 @@ mod health;
 mod remote;
 mod runlog;
 mod steps;
+mod teardown;
 
 pub use compose::{ComposeCommand, ServiceState, parse_ps, project_name};
 pub use remote::RemoteDirs;
 pub use runlog::RunLog;
+pub use teardown::{TeardownOutcome, teardown, teardown_command};
 pub(crate) use steps::{Session, Target, deploy_commit, detect_compose, ps};
 
 use std::future::Future;
