@@ -4,9 +4,11 @@
 
 mod job;
 mod observe;
+mod reload;
 mod submit;
 
 pub use observe::{HostObservation, ProbeResult, ProjectObservation};
+pub use reload::{ReloadFailure, ReloadReport, TornDown};
 pub use submit::{DeployHandle, DeployRequest, SubmitOutcome, Submitted};
 
 use std::collections::HashMap;
