@@ -52,6 +52,7 @@ pub struct ConfigDiff {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PairDiff {
     pub pair: Pair,
+    #[serde(flatten)]
     pub kind: ChangeKind,
     /// Every field that differs, deploy-relevant or not (empty for added and removed pairs).
     pub fields: Vec<Field>,

@@ -274,3 +274,17 @@ fn a_directory_that_a_new_pair_uses_below_is_kept() {
     );
     assert!(!at_or_under("/srv/a", "/srv/apps") && at_or_under("/srv/apps/x", "/srv/apps/") && at_or_under("/x", "/"));
 }
+
+#[test]
+fn serializes_each_pair_flat() {
+    let d = with_project("deploy_subdir: web");
+    let v = serde_json::to_value(&d.pairs[0]).unwrap();
+    let want = serde_json::json!({
+        "pair": {"project": "site", "host": "web-1"},
+        "kind": "moved",
+        "teardown": {"down": false, "remove_files": true},
+        "fields": ["live_dir"],
+    });
+    assert_eq!(v, want);
+    assert_eq!(serde_json::to_value(&diff(&base(), &base()).pairs[0]).unwrap()["kind"], "unchanged");
+}

@@ -19,7 +19,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::{Engine, Inner, Submitted};
+use super::reload_report::{ReloadFailure, ReloadReport, TornDown};
+use super::{Engine, Inner};
 use crate::config::applied::{self, APPLIED_CONFIG_DOCUMENT};
 use crate::config::{ChangeKind, Config, ConfigDiff, DeployAt, Host, Project, Teardown, diff};
 use crate::model::{CommitId, Pair, RepoName, Trigger};
@@ -28,66 +29,6 @@ use crate::plan::Job;
 use crate::schedule::{JobHandle, JobKey};
 use crate::transport::{OutputSink, OutputStream};
 use crate::{Error, ErrorKind, Result};
-
-/// What [`Engine::apply_config`] did.
-#[derive(Debug)]
-pub struct ReloadReport {
-    /// No baseline was stored (first start): the config was adopted as it is, and nothing
-    /// was torn down or deployed.
-    pub adopted: bool,
-    /// The stored baseline could not be read (the message says why); the config that was in
-    /// force was compared instead.
-    pub baseline_error: Option<Error>,
-    pub diff: ConfigDiff,
-    pub torn_down: Vec<TornDown>,
-    /// Removed or moved pairs with no deployment record: there was nothing to tear down.
-    pub never_deployed: Vec<Pair>,
-    /// Deploys submitted; wait on their handles for the records.
-    pub deploys: Vec<Submitted>,
-    pub failures: Vec<ReloadFailure>,
-}
-
-impl ReloadReport {
-    fn new(diff: ConfigDiff) -> Self {
-        Self {
-            adopted: false,
-            baseline_error: None,
-            diff,
-            torn_down: Vec::new(),
-            never_deployed: Vec::new(),
-            deploys: Vec::new(),
-            failures: Vec::new(),
-        }
-    }
-}
-
-/// A teardown that succeeded.
-#[derive(Debug, Clone)]
-pub struct TornDown {
-    pub pair: Pair,
-    /// The old host entry's address, where the teardown ran.
-    pub address: String,
-    pub outcome: TeardownOutcome,
-    /// What compose and the script printed (secrets redacted).
-    pub output: String,
-}
-
-/// Something a reload could not do; the rest of the reload went on.
-#[derive(Debug)]
-pub enum ReloadFailure {
-    Teardown {
-        pair: Pair,
-        error: Error,
-    },
-    Deploy {
-        pair: Pair,
-        error: Error,
-    },
-    /// The new baseline was not saved: the next reload compares with the older one again.
-    Baseline {
-        error: Error,
-    },
-}
 
 impl Engine {
     /// The applied-config baseline from the store, or `None` when none was saved yet.

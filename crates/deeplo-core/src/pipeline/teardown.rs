@@ -19,7 +19,7 @@ use crate::path::remote_join;
 use crate::transport::{OutputSink, RemoteCommand, Transport};
 
 /// What a teardown found and did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct TeardownOutcome {
     /// The directory `compose down` ran in: the live one, or `.old` after an interrupted swap.
     pub compose_dir: Option<String>,
