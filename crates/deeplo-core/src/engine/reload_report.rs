@@ -150,3 +150,44 @@ impl Serialize for ReloadReport {
         st.end()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+    use crate::config::{ChangeKind, PairDiff, Teardown};
+
+    #[test]
+    fn serializes_for_the_admin_api() {
+        let pair = Pair::new("site".parse().unwrap(), "web-1".parse().unwrap());
+        let teardown = Teardown { down: true, remove_files: true };
+        let mut report = ReloadReport::new(ConfigDiff {
+            pairs: vec![PairDiff { pair: pair.clone(), kind: ChangeKind::Removed { teardown }, fields: vec![] }],
+        });
+        report.torn_down.push(TornDown {
+            pair: pair.clone(),
+            address: "10.0.0.10".into(),
+            outcome: TeardownOutcome { compose_dir: Some("/srv/site".into()), by_label: false, files_removed: true },
+            output: "Container site-web-1 Removed\n".into(),
+        });
+        report.failures.push(ReloadFailure::Deploy {
+            pair: pair.clone(),
+            error: Error::new(ErrorKind::Git, "reload", "cannot fetch").with_project("site"),
+        });
+        report.failures.push(ReloadFailure::Baseline { error: Error::new(ErrorKind::Io, "save", "disk full") });
+        let json = serde_json::to_value(&report).unwrap();
+        let pair_json = serde_json::json!({"project": "site", "host": "web-1"});
+        assert_eq!(json["adopted"], false);
+        assert_eq!(json["baseline_error"], serde_json::Value::Null);
+        assert_eq!(json["changes"][0]["kind"], "removed");
+        assert_eq!(json["changes"][0]["teardown"]["down"], true);
+        assert_eq!(json["torn_down"][0]["pair"], pair_json);
+        assert_eq!(json["torn_down"][0]["outcome"]["compose_dir"], "/srv/site");
+        assert_eq!(json["failures"][0]["action"], "deploy");
+        assert_eq!(json["failures"][0]["pair"], pair_json);
+        assert!(json["failures"][0]["error"].as_str().unwrap().contains("cannot fetch"), "{json}");
+        assert_eq!(json["failures"][1]["pair"], serde_json::Value::Null);
+        assert_eq!(json["deploys"], serde_json::json!([]));
+        assert!(!report.is_clean());
+    }
+}
