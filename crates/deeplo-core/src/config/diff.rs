@@ -93,7 +93,7 @@ impl Teardown {
 pub enum DeployAt {
     /// The head of the configured branch (new pairs, new sources).
     Head,
-    /// The commit the pair runs now (its last success; the head when it never succeeded).
+    /// The commit the pair runs now: a run's under way, else its last success, else the head.
     Current,
 }
 

@@ -182,8 +182,10 @@ impl Engine {
         }
     }
 
-    /// The commit a reload deploys for `pair`: its last success for [`DeployAt::Current`]
-    /// when it has one, else the branch head (fetched once per repo).
+    /// The commit a reload deploys for `pair`. For [`DeployAt::Current`]: the commit of a
+    /// run still queued or under way (the redeploy must not land an older commit after it),
+    /// else the last success; otherwise, and when the pair never succeeded, the branch head
+    /// (fetched once per repo).
     async fn reload_commit(
         &self,
         new: &Config,
@@ -191,10 +193,15 @@ impl Engine {
         at: DeployAt,
         heads: &mut HashMap<RepoName, Result<CommitId, String>>,
     ) -> Result<CommitId> {
-        if at == DeployAt::Current
-            && let Some(good) = self.inner.store.last_success(pair).await?
-        {
-            return Ok(good.commit);
+        if at == DeployAt::Current {
+            if let Some(latest) = self.inner.store.latest(pair).await?
+                && !latest.status.is_terminal()
+            {
+                return Ok(latest.commit);
+            }
+            if let Some(good) = self.inner.store.last_success(pair).await? {
+                return Ok(good.commit);
+            }
         }
         let repo = new
             .project(pair.project.as_str())
