@@ -19,8 +19,8 @@ mod teardown;
 pub use compose::{ComposeCommand, ServiceState, parse_ps, project_name};
 pub use remote::RemoteDirs;
 pub use runlog::RunLog;
-pub use teardown::{TeardownOutcome, teardown, teardown_command};
 pub(crate) use steps::{Session, Target, deploy_commit, detect_compose, ps};
+pub use teardown::{TeardownOutcome, teardown, teardown_command};
 
 use std::future::Future;
 use std::time::Instant;
