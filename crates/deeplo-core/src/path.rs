@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// A normalised relative path with `/` separators; the empty path means "the base itself".
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
@@ -93,6 +93,14 @@ impl RelPath {
             Some((parent, _)) => RelPath(parent.to_owned()),
             None => RelPath::root(),
         }
+    }
+}
+
+/// Validates like [`RelPath::new`]: a stored path is trusted no more than a configured one.
+impl<'de> Deserialize<'de> for RelPath {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::new(&s).map_err(serde::de::Error::custom)
     }
 }
 

@@ -39,6 +39,8 @@
 //! is an error (with the nearest valid key suggested), and every problem is reported at
 //! once with its path, such as `projects[1].targets[0]`.
 
+pub mod applied;
+mod diff;
 mod duration;
 mod entries;
 mod env;
@@ -59,6 +61,7 @@ use std::path::{Path, PathBuf};
 
 use serde_norway::Value;
 
+pub use diff::{ChangeKind, ConfigDiff, DeployAt, Field, PairDiff, Teardown, diff};
 pub use duration::parse_duration;
 pub use env::EnvMap;
 pub use envfile::{DEFAULT_ENV_FILE, load_env_file, parse_env_file};

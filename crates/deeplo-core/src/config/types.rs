@@ -1,18 +1,20 @@
 //! The validated configuration: what the rest of the engine sees.
 //!
 //! These types are only built by [`super::load`] / [`super::parse`] after every rule has
-//! passed, so code that holds a [`Config`] never re-checks names, paths or references.
+//! passed, so code that holds a [`Config`] never re-checks names, paths or references. They
+//! also deserialize, to read back the applied-config baseline the engine itself stored
+//! (names, paths and globs are re-validated on the way in).
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::{HostName, ProjectName, RepoName};
 use crate::path::RelPath;
 use crate::plan::WatchPaths;
 
 /// The whole validated config file.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Config {
     pub hosts: Vec<Host>,
     pub repos: Vec<Repo>,
@@ -39,7 +41,7 @@ impl Config {
 }
 
 /// A server deeplo deploys to (`hosts[]`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Host {
     pub name: HostName,
     /// Host name or IP address to connect to.
@@ -59,7 +61,7 @@ pub struct Host {
 }
 
 /// How a repo's new commits are noticed (`repos[].trigger_mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TriggerMode {
     Webhook,
@@ -86,7 +88,7 @@ impl TriggerMode {
 }
 
 /// A watched git repository and branch (`repos[]`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Repo {
     pub name: RepoName,
     /// A local path, `file://`, `ssh://`, scp-style `git@host:org/repo.git` or `https://` URL.
@@ -98,7 +100,7 @@ pub struct Repo {
 }
 
 /// A deployable Docker Compose project (`projects[]`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Project {
     pub name: ProjectName,
     pub repo: RepoName,
@@ -127,7 +129,7 @@ pub struct Project {
 }
 
 /// What the HTTP health check asks, from the host itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthTarget {
     /// A full `http://` or `https://` URL.
@@ -147,7 +149,7 @@ impl HealthTarget {
 }
 
 /// How long and how often the health gate waits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthPolicy {
     /// Attempts before giving up.
     pub retries: u32,
@@ -180,12 +182,18 @@ impl HealthPolicy {
     }
 }
 
-/// Serializes durations as fractional seconds, for JSON and for comparing configs.
+/// Durations as fractional seconds, for JSON and for comparing configs.
 mod duration_secs {
     use std::time::Duration;
 
     pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())
+    }
+
+    /// Reads what [`serialize`] wrote (the applied-config baseline in the store).
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let secs = <f64 as serde::Deserialize>::deserialize(d)?;
+        Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
     }
 }
 

@@ -4,9 +4,12 @@
 
 mod job;
 mod observe;
+mod reload;
+mod reload_report;
 mod submit;
 
 pub use observe::{HostObservation, ProbeResult, ProjectObservation};
+pub use reload_report::{ReloadFailure, ReloadReport, TornDown};
 pub use submit::{DeployHandle, DeployRequest, SubmitOutcome, Submitted};
 
 use std::collections::HashMap;

@@ -14,11 +14,13 @@ mod health;
 mod remote;
 mod runlog;
 mod steps;
+mod teardown;
 
 pub use compose::{ComposeCommand, ServiceState, parse_ps, project_name};
 pub use remote::RemoteDirs;
 pub use runlog::RunLog;
 pub(crate) use steps::{Session, Target, deploy_commit, detect_compose, ps};
+pub use teardown::{TeardownOutcome, teardown, teardown_command};
 
 use std::future::Future;
 use std::time::Instant;

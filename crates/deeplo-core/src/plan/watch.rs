@@ -7,7 +7,7 @@
 use std::fmt;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A compiled list of patterns. An empty list matches every path.
 #[derive(Clone)]
@@ -103,6 +103,17 @@ impl PartialEq for WatchPaths {
 impl Serialize for WatchPaths {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.patterns.serialize(s)
+    }
+}
+
+/// Compiles the patterns again, as [`WatchPaths::new`] does.
+impl<'de> Deserialize<'de> for WatchPaths {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let patterns = Vec::<String>::deserialize(d)?;
+        Self::new(&patterns).map_err(|errors| {
+            let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            serde::de::Error::custom(shown.join("; "))
+        })
     }
 }
 
