@@ -158,3 +158,52 @@ fn sigterm_past_the_grace_cancels_and_the_next_start_repairs() {
     wait_for(LONG, || site_is(&s, "version 1\n") && history(&d)[0]["status"] == "succeeded")
         .unwrap_or_else(|_| panic!("not repaired:\n{}", d.log()));
 }
+
+#[test]
+fn reloads_add_change_and_remove_targets() {
+    let s = Scenario::new("dmn-reload").unwrap();
+    let port_b = deeplo_testbed::free_port().unwrap();
+    s.repo.write("deploy-b/compose.yml", compose_file(port_b, "")).unwrap();
+    s.repo.write("deploy-b/www/index.html", "site b\n").unwrap();
+    s.repo.commit("site b").unwrap();
+    deeplo_testbed::docker::remove_project("dmn-reload-b");
+    let site_b = || {
+        let out = std::process::Command::new("curl")
+            .args(["-fsS", "--max-time", "3", &format!("http://127.0.0.1:{port_b}/")])
+            .output()
+            .unwrap();
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let first = polled(&s, "");
+    let d = DaemonProcess::start(BIN.as_ref(), &s, &first, &[]).unwrap();
+    wait_for(LONG, || site_is(&s, "version 1\n")).unwrap_or_else(|_| panic!("{}", d.log()));
+    wait_for(LONG, || history(&d).iter().all(|r| r["status"] == "succeeded")).unwrap();
+
+    // Add project b, and move a to another directory.
+    let project_b =
+        "  - name: dmn-reload-b\n    repo: app\n    repo_subdir: deploy-b\n    targets: [h1]\n    extra_files: [www]\n";
+    let second = format!("{}{project_b}", polled(&s, "    deploy_subdir: moved-a\n"));
+    std::fs::write(&d.config, &second).unwrap();
+    let out = d.cli(&["config", "reload", "-o", "json"]);
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), d.log());
+    wait_for(LONG, || site_b().as_deref() == Some("site b\n")).unwrap_or_else(|_| panic!("b not served:\n{}", d.log()));
+    wait_for(LONG, || s.deploy_dir().join("moved-a").join("www/index.html").exists() && site_is(&s, "version 1\n"))
+        .unwrap_or_else(|_| panic!("a not moved:\n{}", d.log()));
+    wait_for(LONG, || !s.live_dir().exists()).unwrap_or_else(|_| panic!("the old directory of a stayed:\n{}", d.log()));
+
+    // A broken file is refused and the running config kept.
+    std::fs::write(&d.config, "hosts: [").unwrap();
+    let out = d.cli(&["config", "reload"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("running config kept"), "{out:?}");
+    assert_eq!(site_b().as_deref(), Some("site b\n"));
+
+    // Remove b: its containers and directory go; a stays.
+    std::fs::write(&d.config, polled(&s, "    deploy_subdir: moved-a\n")).unwrap();
+    let out = d.cli(&["config", "reload"]);
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), d.log());
+    wait_for(LONG, || site_b().is_none() && !s.deploy_dir().join("dmn-reload-b").exists())
+        .unwrap_or_else(|_| panic!("b not torn down:\n{}", d.log()));
+    assert!(site_is(&s, "version 1\n"));
+    deeplo_testbed::docker::remove_project("dmn-reload-b");
+}

@@ -70,8 +70,13 @@ async fn digest(path: &std::path::Path) -> Option<[u8; 32]> {
     Some(Sha256::digest(&bytes).into())
 }
 
-/// Puts `config` in force and reports what changed.
+/// Puts `config` in force against the applied baseline kept in the store: gone and moved
+/// pairs are torn down, new and changed ones deployed (the first start adopts it as is).
 pub async fn apply(engine: &deeplo_core::Engine, config: config::Config) -> deeplo_core::Result<serde_json::Value> {
-    engine.set_config(config);
-    Ok(serde_json::json!({ "applied": true }))
+    let report = engine.apply_config(config).await?;
+    if !report.failures.is_empty() {
+        tracing::warn!(failures = report.failures.len(), "parts of the config change failed; see the report");
+    }
+    serde_json::to_value(&report)
+        .map_err(|e| deeplo_core::Error::new(deeplo_core::ErrorKind::Store, "config reload", format!("report: {e}")))
 }
