@@ -3,6 +3,7 @@
 
 use std::io::Write;
 
+use deeplo_core::model::Deployment;
 use jiff::Timestamp;
 
 /// Prints rows under a header, each column padded to its widest cell.
@@ -34,6 +35,57 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         line(row.iter().map(String::as_str).collect());
     }
     out
+}
+
+/// A column of a table of deployment records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    Id,
+    Run,
+    Project,
+    Host,
+    Status,
+    Commit,
+    Trigger,
+    When,
+    Error,
+}
+
+impl Column {
+    fn header(self) -> &'static str {
+        match self {
+            Self::Id => "ID",
+            Self::Run => "RUN",
+            Self::Project => "PROJECT",
+            Self::Host => "HOST",
+            Self::Status => "STATUS",
+            Self::Commit => "COMMIT",
+            Self::Trigger => "TRIGGER",
+            Self::When => "WHEN",
+            Self::Error => "ERROR",
+        }
+    }
+
+    fn cell(self, d: &Deployment, now: Timestamp) -> String {
+        match self {
+            Self::Id | Self::Run => d.id.to_string(),
+            Self::Project => d.project.to_string(),
+            Self::Host => d.host.to_string(),
+            Self::Status => d.status.to_string(),
+            Self::Commit => d.commit.as_str()[..7].to_owned(),
+            Self::Trigger => d.trigger.to_string(),
+            Self::When => relative_time(d.created_at, now),
+            Self::Error => d.error.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// Deployment records as a table of the given columns.
+pub fn records_table(records: &[Deployment], columns: &[Column]) -> String {
+    let now = Timestamp::now();
+    let header: Vec<&str> = columns.iter().map(|c| c.header()).collect();
+    let rows: Vec<Vec<String>> = records.iter().map(|d| columns.iter().map(|c| c.cell(d, now)).collect()).collect();
+    table(&header, &rows)
 }
 
 /// Writes a value as pretty JSON with a trailing newline.

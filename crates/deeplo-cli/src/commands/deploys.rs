@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use deeplo_core::model::{Deployment, HostName, ProjectName, RunId};
 use deeplo_core::{HistoryQuery, Store as _};
-use jiff::Timestamp;
 
 use crate::context::Context;
 use crate::daemon::client::{AdminClient, ApiFailure};
@@ -25,21 +24,8 @@ pub async fn state(ctx: &Context) -> anyhow::Result<ExitCode> {
         println!("Trigger one with `deeplo deploy PROJECT`, by pushing to a tracked branch, or wait for the poller.");
         return Ok(ExitCode::SUCCESS);
     }
-    let now = Timestamp::now();
-    let rows: Vec<Vec<String>> = records
-        .iter()
-        .map(|d| {
-            vec![
-                d.project.to_string(),
-                d.host.to_string(),
-                d.status.to_string(),
-                d.commit.as_str()[..7].to_owned(),
-                d.trigger.to_string(),
-                output::relative_time(d.created_at, now),
-            ]
-        })
-        .collect();
-    print!("{}", output::table(&["PROJECT", "HOST", "STATUS", "COMMIT", "TRIGGER", "WHEN"], &rows));
+    use output::Column::*;
+    print!("{}", output::records_table(&records, &[Project, Host, Status, Commit, Trigger, When]));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -79,22 +65,8 @@ pub fn print_history(ctx: &Context, records: &[Deployment]) -> anyhow::Result<Ex
         println!("No runs recorded yet.");
         return Ok(ExitCode::SUCCESS);
     }
-    let now = Timestamp::now();
-    let rows: Vec<Vec<String>> = records
-        .iter()
-        .map(|d| {
-            vec![
-                d.id.to_string(),
-                d.project.to_string(),
-                d.host.to_string(),
-                d.status.to_string(),
-                d.commit.as_str()[..7].to_owned(),
-                d.trigger.to_string(),
-                output::relative_time(d.created_at, now),
-            ]
-        })
-        .collect();
-    print!("{}", output::table(&["ID", "PROJECT", "HOST", "STATUS", "COMMIT", "TRIGGER", "WHEN"], &rows));
+    use output::Column::*;
+    print!("{}", output::records_table(records, &[Id, Project, Host, Status, Commit, Trigger, When]));
     Ok(ExitCode::SUCCESS)
 }
 

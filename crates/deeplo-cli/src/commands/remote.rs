@@ -76,20 +76,8 @@ pub async fn follow_queued(
     if ctx.json() {
         output::json(&records)?;
     } else {
-        let rows: Vec<Vec<String>> = records
-            .iter()
-            .map(|d| {
-                vec![
-                    d.project.to_string(),
-                    d.host.to_string(),
-                    d.status.to_string(),
-                    d.commit.as_str()[..7].to_owned(),
-                    d.id.to_string(),
-                    d.error.clone().unwrap_or_default(),
-                ]
-            })
-            .collect();
-        print!("{}", output::table(&["PROJECT", "HOST", "STATUS", "COMMIT", "RUN", "ERROR"], &rows));
+        use output::Column::*;
+        print!("{}", output::records_table(&records, &[Project, Host, Status, Commit, Run, Error]));
     }
     Ok(if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
