@@ -23,10 +23,11 @@ enum Look {
     Broken(String),
 }
 
-/// Runs the gate. `ps` lists the project's containers.
+/// Runs the gate. `first` is the look verify just took; `ps` lists the project's containers.
 pub(super) async fn gate<F, Fut>(
     transport: &dyn Transport,
     services: &[String],
+    first: Vec<ServiceState>,
     ps: F,
     url: Option<&str>,
     policy: &HealthPolicy,
@@ -37,7 +38,6 @@ where
     Fut: Future<Output = Result<Vec<ServiceState>>>,
 {
     let start = Instant::now();
-    let first = ps().await?;
     let has_healthchecks = first.iter().any(|s| !s.health.is_empty());
     if !has_healthchecks && url.is_none() {
         // Nothing to wait for: make sure the services are still up a moment later, which

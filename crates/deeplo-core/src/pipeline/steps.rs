@@ -189,20 +189,22 @@ pub(crate) async fn deploy_commit(
     })
     .await?;
 
-    run.run(Step::Verify, async {
-        let states = ps(transport, &compose, &project, &dirs.live, &files).await?;
-        match not_running(&services, &states) {
-            None => Ok(()),
-            Some(problem) => Err(Error::new(ErrorKind::Deploy, "verify", problem)),
-        }
-    })
-    .await?;
+    let states = run
+        .run(Step::Verify, async {
+            let states = ps(transport, &compose, &project, &dirs.live, &files).await?;
+            match not_running(&services, &states) {
+                None => Ok(states),
+                Some(problem) => Err(Error::new(ErrorKind::Deploy, "verify", problem)),
+            }
+        })
+        .await?;
 
     let policy = target.project.health;
     let url = target.project.health_check.as_ref().map(|h| h.url());
     run.run(Step::Health, async {
         let check = || async { ps(transport, &compose, &project, &dirs.live, &files).await };
-        health::gate(transport, &services, check, url.as_deref(), &policy, log).await
+        // Verify's look, taken a moment ago, is the gate's first one: one `compose ps` less.
+        health::gate(transport, &services, states, check, url.as_deref(), &policy, log).await
     })
     .await?;
 
