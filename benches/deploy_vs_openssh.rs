@@ -74,14 +74,39 @@ fn main() -> anyhow::Result<()> {
     report(&results, runs)
 }
 
-/// The figures of one host count.
+/// What deploys: deeplo, the script as a careful person writes it, and the script with the
+/// two checks deeplo makes on top (so that the same work is compared too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tool {
+    Deeplo,
+    Script,
+    ScriptChecks,
+}
+
+impl Tool {
+    const ALL: [Tool; 3] = [Tool::Deeplo, Tool::Script, Tool::ScriptChecks];
+
+    fn name(self) -> &'static str {
+        match self {
+            Tool::Deeplo => "deeplo",
+            Tool::Script => "script",
+            Tool::ScriptChecks => "script+checks",
+        }
+    }
+}
+
+/// One tool's figures at one host count: wall times of the measured runs and step times.
+#[derive(Default)]
+struct Figures {
+    ms: Vec<f64>,
+    steps: Steps,
+}
+
+/// The figures of one host count, indexed like [`Tool::ALL`].
 struct Measured {
     hosts: usize,
     workers: usize,
-    deeplo_ms: Vec<f64>,
-    script_ms: Vec<f64>,
-    deeplo_steps: Steps,
-    script_steps: Steps,
+    tools: [Figures; 3],
 }
 
 /// The hosts, the repository and the files they share.
@@ -190,7 +215,13 @@ impl Bed {
             .build()?)
     }
 
-    fn measure(&self, rt: &tokio::runtime::Runtime, hosts: usize, workers: usize, runs: usize) -> anyhow::Result<Measured> {
+    fn measure(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        hosts: usize,
+        workers: usize,
+        runs: usize,
+    ) -> anyhow::Result<Measured> {
         let engine = self.engine(hosts, workers)?;
         let hosts_file = self.tmp.path().join(format!("hosts-{hosts}.tsv"));
         let lines: Vec<String> = (0..hosts)
@@ -201,33 +232,26 @@ impl Bed {
             })
             .collect();
         std::fs::write(&hosts_file, lines.join("\n") + "\n")?;
-        let mut m = Measured {
-            hosts,
-            workers,
-            deeplo_ms: Vec::new(),
-            script_ms: Vec::new(),
-            deeplo_steps: Steps::new(),
-            script_steps: Steps::new(),
-        };
+        let mut m = Measured { hosts, workers, tools: Default::default() };
         for run in 0..WARMUP + runs {
             let measured = run >= WARMUP;
-            // Alternate which tool goes first, so neither always finds a warmer machine.
-            for deeplo_first in [run % 2 == 0, run % 2 != 0] {
+            // Rotate which tool goes first, so that none always finds a warmer machine.
+            for k in 0..Tool::ALL.len() {
+                let index = (run + k) % Tool::ALL.len();
+                let tool = Tool::ALL[index];
                 let content = self.commit()?;
-                let (ms, steps) = if deeplo_first {
-                    rt.block_on(deploy_with_deeplo(&engine))?
-                } else {
-                    self.deploy_with_script(&hosts_file)?
+                let (ms, steps) = match tool {
+                    Tool::Deeplo => rt.block_on(deploy_with_deeplo(&engine))?,
+                    Tool::Script => self.deploy_with_script(&hosts_file, false)?,
+                    Tool::ScriptChecks => self.deploy_with_script(&hosts_file, true)?,
                 };
                 self.check_live(hosts, &content)?;
-                let tool = if deeplo_first { "deeplo" } else { "script" };
-                eprintln!("  run {run}{} {tool}: {ms:.0} ms", if measured { "" } else { " (warm-up)" });
+                eprintln!("  run {run}{} {}: {ms:.0} ms", if measured { "" } else { " (warm-up)" }, tool.name());
                 if measured {
-                    let (total, all) =
-                        if deeplo_first { (&mut m.deeplo_ms, &mut m.deeplo_steps) } else { (&mut m.script_ms, &mut m.script_steps) };
-                    total.push(ms);
+                    let figures = &mut m.tools[index];
+                    figures.ms.push(ms);
                     for (name, values) in steps {
-                        all.entry(name).or_default().extend(values);
+                        figures.steps.entry(name).or_default().extend(values);
                     }
                 }
             }
@@ -235,11 +259,12 @@ impl Bed {
         Ok(m)
     }
 
-    fn deploy_with_script(&self, hosts_file: &Path) -> anyhow::Result<(f64, Steps)> {
+    fn deploy_with_script(&self, hosts_file: &Path, checks: bool) -> anyhow::Result<(f64, Steps)> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/openssh-deploy.sh");
         let commit = self.repo.head()?;
         let mut cmd = Command::new("bash");
-        cmd.arg(&script)
+        cmd.env("OPENSSH_DEPLOY_CHECKS", if checks { "1" } else { "0" })
+            .arg(&script)
             .arg(self.repo.path())
             .arg(&commit)
             .arg(SUBDIR)
@@ -317,7 +342,7 @@ fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     let mid = v.len() / 2;
-    if v.len() % 2 == 0 { (v[mid - 1] + v[mid]) / 2.0 } else { v[mid] }
+    if v.len().is_multiple_of(2) { (v[mid - 1] + v[mid]) / 2.0 } else { v[mid] }
 }
 
 fn medians(steps: &Steps) -> BTreeMap<&str, f64> {
@@ -326,43 +351,82 @@ fn medians(steps: &Steps) -> BTreeMap<&str, f64> {
 
 /// Step names in pipeline order; the script's own steps sit where they happen.
 const STEP_ORDER: &[&str] = &[
-    "fetch", "extract", "export", "connect", "precheck", "stage", "persist", "preflight", "swap", "up", "verify", "health",
-    "cleanup", "close",
+    "fetch",
+    "extract",
+    "export",
+    "connect",
+    "precheck",
+    "stage",
+    "persist",
+    "preflight",
+    "swap",
+    "up",
+    "verify",
+    "health",
+    "cleanup",
+    "close",
 ];
 
 fn report(results: &[Measured], runs: usize) -> anyhow::Result<()> {
-    println!("\ndeploy of {} files, {WARMUP} warm-up + {runs} measured runs per tool, tools alternating", STATIC_FILES.len() + 2);
-    println!("{:>5}  {:>7}  {:>14}  {:>14}  {:>21}", "hosts", "workers", "deeplo median", "script median", "ratio (script/deeplo)");
+    let files = STATIC_FILES.len() + 2;
+    println!("\ndeploy of {files} files, {WARMUP} warm-up + {runs} measured runs per tool, tools taking turns");
+    println!(
+        "{:>5} {:>7} {:>10} {:>10} {:>14} {:>14} {:>21}",
+        "hosts", "workers", "deeplo", "script", "script/deeplo", "script+checks", "script+checks/deeplo"
+    );
     for m in results {
-        let (d, s) = (median(&m.deeplo_ms), median(&m.script_ms));
-        println!("{:>5}  {:>7}  {:>11.0} ms  {:>11.0} ms  {:>21.2}", m.hosts, m.workers, d, s, s / d);
+        let [d, s, c] = m.tools.each_ref().map(|f| median(&f.ms));
+        println!(
+            "{:>5} {:>7} {:>7.0} ms {:>7.0} ms {:>14.2} {:>11.0} ms {:>21.2}",
+            m.hosts,
+            m.workers,
+            d,
+            s,
+            s / d,
+            c,
+            c / d
+        );
     }
+    println!("(medians of the wall time of one deploy to every host; a ratio above 1 means deeplo is faster)");
     for m in results {
-        let (d, s) = (medians(&m.deeplo_steps), medians(&m.script_steps));
+        let columns = m.tools.each_ref().map(|f| medians(&f.steps));
         println!("\nper-step medians, {} host(s), over every host and run (ms)", m.hosts);
-        println!("{:<10} {:>8} {:>8}", "step", "deeplo", "script");
-        let cell = |v: Option<&f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.0}"));
+        println!("{:<10} {:>8} {:>8} {:>14}", "step", "deeplo", "script", "script+checks");
+        let cell =
+            |c: &BTreeMap<&str, f64>, step: &str| c.get(step).map_or_else(|| "-".to_owned(), |v| format!("{v:.0}"));
         for step in STEP_ORDER {
-            if d.contains_key(step) || s.contains_key(step) {
-                println!("{step:<10} {:>8} {:>8}", cell(d.get(step)), cell(s.get(step)));
+            if columns.iter().any(|c| c.contains_key(step)) {
+                let [d, s, c] = columns.each_ref().map(|c| cell(c, step));
+                println!("{step:<10} {d:>8} {s:>8} {c:>14}");
             }
         }
     }
     let json = json!({
         "warmup": WARMUP,
         "runs": runs,
-        "files": STATIC_FILES.len() + 2,
-        "results": results.iter().map(|m| json!({
-            "hosts": m.hosts,
-            "engine_workers": m.workers,
-            "deeplo_ms": m.deeplo_ms,
-            "script_ms": m.script_ms,
-            "deeplo_median_ms": median(&m.deeplo_ms),
-            "script_median_ms": median(&m.script_ms),
-            "ratio_script_over_deeplo": median(&m.script_ms) / median(&m.deeplo_ms),
-            "deeplo_step_median_ms": medians(&m.deeplo_steps),
-            "script_step_median_ms": medians(&m.script_steps),
-        })).collect::<Vec<_>>(),
+        "files": files,
+        "results": results.iter().map(|m| {
+            let tools: serde_json::Map<String, serde_json::Value> = Tool::ALL
+                .iter()
+                .zip(&m.tools)
+                .map(|(tool, f)| {
+                    let figures = json!({
+                        "runs_ms": f.ms,
+                        "median_ms": median(&f.ms),
+                        "step_median_ms": medians(&f.steps),
+                    });
+                    (tool.name().to_owned(), figures)
+                })
+                .collect();
+            let deeplo = median(&m.tools[0].ms);
+            json!({
+                "hosts": m.hosts,
+                "engine_workers": m.workers,
+                "tools": tools,
+                "ratio_script_over_deeplo": median(&m.tools[1].ms) / deeplo,
+                "ratio_script_checks_over_deeplo": median(&m.tools[2].ms) / deeplo,
+            })
+        }).collect::<Vec<_>>(),
     });
     let dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)

@@ -18,6 +18,10 @@
 # config`, swap, `compose up`, `compose ps`, remove the old directory, close the connection.
 # Each host prints `<compose project>\t<step>\t<milliseconds>` lines on stdout. Exits
 # non-zero when any host fails.
+#
+# OPENSSH_DEPLOY_CHECKS=1 adds the two checks deeplo makes and a bare script skips: that
+# `docker compose` runs before anything is touched, and, since the service has no
+# healthcheck, that it still runs a second after `up`.
 
 set -euo pipefail
 
@@ -32,6 +36,7 @@ key=$4
 known_hosts=$5
 deploy_subdir=$6
 hosts_file=$7
+checks=${OPENSSH_DEPLOY_CHECKS:-0}
 
 # Short, so that the control socket paths stay under the 104-byte limit of socket names.
 work=$(mktemp -d /tmp/osd.XXXXXX)
@@ -98,6 +103,11 @@ deploy_host() {
     fi
     step connect
 
+    if [ "$checks" = 1 ]; then
+        remote sh -c 'command -v docker >/dev/null && docker compose version >/dev/null'
+        step precheck
+    fi
+
     # deeplo's prepare_staging: repair a half-done swap, then no staging directory but its
     # parent, since `put -r` creates the directory it is given (and uploads into a
     # subdirectory of one that exists).
@@ -130,16 +140,25 @@ mv -- "$2" "$1"' sh "$live" "$staging" "$old"
         up --detach --remove-orphans --quiet-pull --build --force-recreate
     step up
 
-    local ps
-    ps=$(remote "${compose[@]}" --project-directory "$live" -f "$live/compose.yml" ps --all --format json)
-    case $ps in
-        *'"State":"running"'*) ;;
-        *)
-            echo "$project: no running container after up: $ps" >&2
-            return 1
-            ;;
-    esac
+    running() {
+        local ps
+        ps=$(remote "${compose[@]}" --project-directory "$live" -f "$live/compose.yml" ps --all --format json)
+        case $ps in
+            *'"State":"running"'*) ;;
+            *)
+                echo "$project: no running container: $ps" >&2
+                return 1
+                ;;
+        esac
+    }
+    running
     step verify
+
+    if [ "$checks" = 1 ]; then
+        sleep 1
+        running
+        step health
+    fi
 
     remote rm -rf -- "$old"
     step cleanup
