@@ -20,7 +20,8 @@ pub struct SshOptions {
     pub connect_timeout: Duration,
     /// Keepalive probes on an idle connection, so a dead host is noticed mid-deploy.
     pub keepalive_interval: Duration,
-    /// Unanswered keepalives before the connection is given up.
+    /// Unanswered keepalives before the connection is given up. `keepalive_interval *
+    /// keepalive_max` (at least 10s) is also how long one SFTP request may wait.
     pub keepalive_max: usize,
 }
 

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use deeplo_core::config::Host;
@@ -84,6 +85,14 @@ impl Connector for SshConnector {
             .await
             .map_err(|e| e.into_core("authenticate").with_host(&host.name))?;
         tracing::debug!(host = %host.name, target = %user_addr, millis = started.elapsed().as_millis() as u64, "connected");
-        Ok(Box::new(SshTransport::new(handle, host.name.to_string())))
+        Ok(Box::new(SshTransport::new(handle, host.name.to_string(), sftp_timeout(&self.options))))
     }
+}
+
+/// The wait for one SFTP answer: as long as the keepalives take to declare the connection
+/// dead (a minute by default), not russh-sftp's 10 seconds, since on a busy host starting
+/// `sftp-server` alone can take longer, and OpenSSH's `sftp` would simply wait.
+fn sftp_timeout(options: &SshOptions) -> Duration {
+    let keepalive = options.keepalive_interval.saturating_mul(u32::try_from(options.keepalive_max).unwrap_or(u32::MAX));
+    keepalive.max(Duration::from_secs(10))
 }

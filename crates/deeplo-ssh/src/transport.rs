@@ -1,6 +1,6 @@
 //! [`SshTransport`]: commands on their own channels, and bundles over one SFTP session.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use deeplo_core::transport::OutputStream;
@@ -9,7 +9,7 @@ use deeplo_core::{
 };
 use russh::ChannelMsg;
 use russh::client::Handle;
-use russh_sftp::client::SftpSession;
+use russh_sftp::client::{Config as SftpConfig, SftpSession};
 use tokio::sync::OnceCell;
 
 use crate::error::SshError;
@@ -21,6 +21,8 @@ pub struct SshTransport {
     handle: Handle<Handler>,
     host: String,
     sftp: OnceCell<SftpSession>,
+    /// How long one SFTP request may wait for its answer.
+    sftp_timeout: Duration,
 }
 
 impl std::fmt::Debug for SshTransport {
@@ -30,8 +32,8 @@ impl std::fmt::Debug for SshTransport {
 }
 
 impl SshTransport {
-    pub(crate) fn new(handle: Handle<Handler>, host: String) -> Self {
-        Self { handle, host, sftp: OnceCell::new() }
+    pub(crate) fn new(handle: Handle<Handler>, host: String, sftp_timeout: Duration) -> Self {
+        Self { handle, host, sftp: OnceCell::new(), sftp_timeout }
     }
 
     fn fail(&self, e: SshError, operation: &'static str) -> Error {
@@ -41,6 +43,7 @@ impl SshTransport {
     async fn sftp(&self) -> Result<&SftpSession> {
         self.sftp
             .get_or_try_init(|| async {
+                let started = Instant::now();
                 let channel =
                     self.handle.channel_open_session().await.map_err(|source| {
                         self.fail(SshError::Protocol { what: "open sftp channel", source }, "sftp")
@@ -49,9 +52,12 @@ impl SshTransport {
                     .request_subsystem(true, "sftp")
                     .await
                     .map_err(|source| self.fail(SshError::Protocol { what: "start sftp subsystem", source }, "sftp"))?;
-                SftpSession::new(channel.into_stream())
+                let config = SftpConfig { request_timeout_secs: self.sftp_timeout.as_secs().max(1), ..Default::default() };
+                let session = SftpSession::new_with_config(channel.into_stream(), config)
                     .await
-                    .map_err(|source| self.fail(SshError::Sftp { what: "start", path: String::new(), source }, "sftp"))
+                    .map_err(|source| self.fail(SshError::Sftp { what: "start", path: String::new(), source }, "sftp"))?;
+                tracing::debug!(host = %self.host, millis = started.elapsed().as_millis() as u64, "sftp session started");
+                Ok(session)
             })
             .await
     }
