@@ -13,8 +13,9 @@
 //! `sftp -b` and runs the same compose commands as deeplo's pipeline.
 //!
 //! `DEEPLO_BENCH_RUNS` (default 5) sets the measured runs per tool and host count, after
-//! one warm-up; `DEEPLO_BENCH_MAX_WORKERS` the engine's worker limit (default: the host
-//! count, so that both tools deploy every host at once). The figures also go to
+//! one warm-up; `DEEPLO_BENCH_HOSTS` the host counts (default `1,10`);
+//! `DEEPLO_BENCH_MAX_WORKERS` the engine's worker limit (default: the host count, so that
+//! both tools deploy every host at once). The figures also go to
 //! `<target dir>/bench/deploy_vs_openssh.json`.
 //!
 //! `cargo bench -p deeplo-testbed --bench deploy_vs_openssh` (needs Docker, sshd, git).
@@ -56,13 +57,17 @@ const STATIC_FILES: &[(&str, &str)] = &[
 type Steps = BTreeMap<String, Vec<f64>>;
 
 fn main() -> anyhow::Result<()> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        // `RUST_LOG=deeplo_ssh=debug` shows every remote command and upload with its time.
+        tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    }
     let runs: usize = env_number("DEEPLO_BENCH_RUNS", 5)?.max(1);
     scenario::ensure_image()?;
     let bed = Bed::start().context("start the test bed")?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let mut results = Vec::new();
     let outcome = (|| {
-        for hosts in [1, HOSTS] {
+        for hosts in host_counts()? {
             let workers = env_number("DEEPLO_BENCH_MAX_WORKERS", hosts)?.max(1);
             eprintln!("{hosts} host(s): {WARMUP} warm-up + {runs} measured runs per tool, {workers} engine worker(s)");
             results.push(bed.measure(&rt, hosts, workers, runs)?);
@@ -437,6 +442,17 @@ fn report(results: &[Measured], runs: usize) -> anyhow::Result<()> {
     std::fs::write(&path, serde_json::to_string_pretty(&json)? + "\n")?;
     println!("\nwritten to {}", path.display());
     Ok(())
+}
+
+/// The host counts to measure: `DEEPLO_BENCH_HOSTS` (such as `10` or `1,10`), else 1 and 10.
+fn host_counts() -> anyhow::Result<Vec<usize>> {
+    let Ok(list) = std::env::var("DEEPLO_BENCH_HOSTS") else { return Ok(vec![1, HOSTS]) };
+    list.split(',')
+        .map(|n| match n.trim().parse() {
+            Ok(n) if (1..=HOSTS).contains(&n) => Ok(n),
+            _ => bail!("DEEPLO_BENCH_HOSTS={list:?}: expected host counts from 1 to {HOSTS}, such as \"1,10\""),
+        })
+        .collect()
 }
 
 fn env_number(name: &str, default: usize) -> anyhow::Result<usize> {
