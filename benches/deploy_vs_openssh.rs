@@ -10,7 +10,10 @@
 //! apart. The project is a busybox web server (no published port, no healthcheck) with a
 //! few static files. Every run deploys a new commit. The script
 //! (`benches/openssh-deploy.sh`) opens one ControlMaster connection per host, uploads with
-//! `sftp -b` and runs the same compose commands as deeplo's pipeline.
+//! `sftp -b` and runs the same compose commands as deeplo's pipeline. A third variant,
+//! `script+checks`, adds the two checks deeplo makes and a bare script skips (`docker
+//! compose version` before touching anything; the service still running a second after
+//! `up`), so that the same work is compared as well.
 //!
 //! `DEEPLO_BENCH_RUNS` (default 5) sets the measured runs per tool and host count, after
 //! one warm-up; `DEEPLO_BENCH_HOSTS` the host counts (default `1,10`);
