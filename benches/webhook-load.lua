@@ -2,11 +2,16 @@
 -- own X-GitHub-Delivery id, so each one goes through the signature check, the delivery
 -- dedup, the payload parse and the intake queue up to its 202.
 local counter = 0
-local threads = 0
+local threads = {}
 
 setup = function(thread)
-  threads = threads + 1
-  thread:set("tid", threads)
+  table.insert(threads, thread)
+  thread:set("tid", #threads)
+end
+
+codes = {}
+response = function(status, headers, body)
+  codes[status] = (codes[status] or 0) + 1
 end
 local body = os.getenv("DEEPLO_BENCH_BODY")
 local signature = os.getenv("DEEPLO_BENCH_SIGNATURE")
@@ -23,6 +28,15 @@ request = function()
 end
 
 done = function(summary, latency, requests)
+  local total = {}
+  for _, thread in ipairs(threads) do
+    for status, n in pairs(thread:get("codes")) do
+      total[status] = (total[status] or 0) + n
+    end
+  end
+  for status, n in pairs(total) do
+    io.write(string.format("HTTP %d: %d\n", status, n))
+  end
   io.write(string.format("requests %d, %.0f per second\n", summary.requests, summary.requests / (summary.duration / 1e6)))
   io.write(string.format("answers other than 2xx: %d, socket errors: %d\n", summary.errors.status,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))

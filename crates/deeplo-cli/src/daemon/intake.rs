@@ -69,15 +69,17 @@ async fn worker(
         () = cancel.cancelled() => None,
         got = rx.recv() => got,
     } {
-        for request in requests(&engine, pushes).await {
+        for (key, mut request) in requests(&engine, pushes) {
             // A head is planned once: redeliveries and late deliveries of a head already
-            // handled (even one now behind the cursor) go no further.
-            if !seen.insert(format!(
-                "{}@{}",
-                request.repos.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","),
-                request.head
-            )) {
+            // handled (even one now behind the cursor) go no further, and cost no I/O.
+            if !seen.insert(format!("{key}@{}", request.head)) {
                 continue;
+            }
+            // The first webhook of a repo with no cursor deploys every project: there is no
+            // telling what happened before.
+            if matches!(engine.store().cursor(&key).await, Ok(None)) {
+                request.ignore_cursor = true;
+                request.deploy_all = true;
             }
             let mut wait = Duration::from_millis(200);
             loop {
@@ -106,35 +108,31 @@ async fn worker(
     }
 }
 
-/// One request per (URL, branch, head): entries that share a URL and branch share a cursor
-/// and are planned together.
-async fn requests(engine: &Engine, pushes: Vec<GithubPush>) -> Vec<HeadRequest> {
+/// One request per (URL, branch, head), with its cursor key: entries that share a URL and
+/// branch share a cursor and are planned together.
+fn requests(engine: &Engine, pushes: Vec<GithubPush>) -> Vec<(String, HeadRequest)> {
     let config = engine.config();
     let mut grouped: BTreeMap<(String, String), HeadRequest> = BTreeMap::new();
     for push in pushes {
         let Some(repo) = config.repo(push.repo.as_str()) else { continue };
-        let key = cursor_key(repo);
-        // The first webhook of a repo with no cursor deploys every project: there is no
-        // telling what happened before.
-        let first = matches!(engine.store().cursor(&key).await, Ok(None));
         let hint = match (&push.changed, &push.before) {
             (ChangedPaths::Known(paths), Some(before)) if !push.forced => Some((before.clone(), paths.clone())),
             _ => None,
         };
         grouped
-            .entry((key, push.after.to_string()))
+            .entry((cursor_key(repo), push.after.to_string()))
             .or_insert_with(|| HeadRequest {
                 repos: Vec::new(),
                 head: push.after.clone(),
                 hint,
                 trigger: Trigger::Webhook,
-                ignore_cursor: first,
-                deploy_all: first,
+                ignore_cursor: false,
+                deploy_all: false,
             })
             .repos
             .push(push.repo.clone());
     }
-    grouped.into_values().collect()
+    grouped.into_iter().map(|((key, _), request)| (key, request)).collect()
 }
 
 /// The heads planned lately, oldest forgotten first.
