@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use deeplo_core::config::{self, EnvMap};
 use deeplo_core::git::GitAuth;
 use deeplo_core::known_hosts::{HostKeyPolicy, KnownHosts};
-use deeplo_core::{Engine, FileStore, GitSource};
+use deeplo_core::{Engine, EngineBuilder, FileStore, GitSource};
 use deeplo_ssh::{SshConnector, SshOptions};
 
 use crate::{GitRepo, Sshd, docker, free_port};
@@ -97,23 +97,7 @@ impl Scenario {
     }
 
     pub fn engine_with(&self, yaml: &str, policy: HostKeyPolicy) -> anyhow::Result<Engine> {
-        let loaded = config::parse(yaml, &EnvMap::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let data = self.data_dir();
-        let known_hosts = KnownHosts::new(data.join("known_hosts"), policy);
-        let store = FileStore::open(&data, jiff::Timestamp::now())?;
-        let source = GitSource::new(
-            data.join("repos"),
-            GitAuth { private_key: None, passphrase: None, known_hosts: known_hosts.clone(), https_token: None },
-        );
-        let mut options = SshOptions::new(known_hosts);
-        options.private_key = Some(self.sshd.client_key());
-        options.agent_socket = None;
-        Ok(Engine::builder()
-            .config(loaded.config)
-            .source(Arc::new(source))
-            .connector(Arc::new(SshConnector::new(options)?))
-            .store(Arc::new(store))
-            .build()?)
+        Ok(engine_builder(yaml, &self.data_dir(), &self.sshd.client_key(), policy)?.build()?)
     }
 
     /// What the site answers now (`curl` on the published port).
@@ -131,6 +115,26 @@ impl Drop for Scenario {
     fn drop(&mut self) {
         docker::remove_project(&self.project);
     }
+}
+
+/// An engine builder on `yaml` with the real parts: the file store and git mirrors under
+/// `data`, and the SSH connector logging in with `key` (no agent).
+pub fn engine_builder(yaml: &str, data: &Path, key: &Path, policy: HostKeyPolicy) -> anyhow::Result<EngineBuilder> {
+    let loaded = config::parse(yaml, &EnvMap::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let known_hosts = KnownHosts::new(data.join("known_hosts"), policy);
+    let store = FileStore::open(data, jiff::Timestamp::now())?;
+    let source = GitSource::new(
+        data.join("repos"),
+        GitAuth { private_key: None, passphrase: None, known_hosts: known_hosts.clone(), https_token: None },
+    );
+    let mut options = SshOptions::new(known_hosts);
+    options.private_key = Some(key.to_owned());
+    options.agent_socket = None;
+    Ok(Engine::builder()
+        .config(loaded.config)
+        .source(Arc::new(source))
+        .connector(Arc::new(SshConnector::new(options)?))
+        .store(Arc::new(store)))
 }
 
 /// Every file under `dir` with its content and mode, to compare a directory before and

@@ -3,17 +3,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use deeplo_core::config::{self, EnvMap};
-use deeplo_core::git::GitAuth;
-use deeplo_core::known_hosts::{HostKeyPolicy, KnownHosts};
+use deeplo_core::Engine;
+use deeplo_core::known_hosts::HostKeyPolicy;
 use deeplo_core::schedule::Limits;
-use deeplo_core::{Engine, FileStore, GitSource};
-use deeplo_ssh::{SshConnector, SshOptions};
-use deeplo_testbed::scenario::IMAGE;
+use deeplo_testbed::scenario::{IMAGE, engine_builder};
 use deeplo_testbed::{GitRepo, Sshd, SshdOptions, docker};
 
 use super::{HOSTS, Measured, PROJECT, STATIC_FILES, SUBDIR, Steps, Tool, WARMUP, deploy_with_deeplo};
@@ -104,22 +100,8 @@ impl Bed {
 
     /// An engine like the scenario tests' (file store, git source, SSH connector).
     fn engine(&self, hosts: usize, workers: usize) -> anyhow::Result<Engine> {
-        let loaded = config::parse(&self.config_yaml(hosts), &EnvMap::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
         let data = self.tmp.path().join(format!("data-{hosts}"));
-        let known_hosts = KnownHosts::new(data.join("known_hosts"), HostKeyPolicy::AcceptNew);
-        let store = FileStore::open(&data, jiff::Timestamp::now())?;
-        let source = GitSource::new(
-            data.join("repos"),
-            GitAuth { private_key: None, passphrase: None, known_hosts: known_hosts.clone(), https_token: None },
-        );
-        let mut options = SshOptions::new(known_hosts);
-        options.private_key = Some(self.key.clone());
-        options.agent_socket = None;
-        Ok(Engine::builder()
-            .config(loaded.config)
-            .source(Arc::new(source))
-            .connector(Arc::new(SshConnector::new(options)?))
-            .store(Arc::new(store))
+        Ok(engine_builder(&self.config_yaml(hosts), &data, &self.key, HostKeyPolicy::AcceptNew)?
             .limits(Limits { max_workers: workers, ..Limits::default() })
             .build()?)
     }
