@@ -29,11 +29,11 @@ pub(crate) struct Bed {
 impl Bed {
     pub(crate) fn start() -> anyhow::Result<Self> {
         let tmp = tempfile::Builder::new().prefix("deeplo-bench-").tempdir()?;
-        let first = Sshd::start()?;
+        let first = Sshd::start_with(host_options())?;
         let public = std::fs::read_to_string(first.dir().join("client_key.pub"))?;
         let mut sshds = vec![first];
         for _ in 1..HOSTS {
-            sshds.push(Sshd::start_with(SshdOptions { authorized_keys: vec![public.clone()], ..Default::default() })?);
+            sshds.push(Sshd::start_with(SshdOptions { authorized_keys: vec![public.clone()], ..host_options() })?);
         }
         let key = sshds[0].client_key();
         let known_hosts = tmp.path().join("known_hosts");
@@ -197,4 +197,14 @@ impl Bed {
             docker::remove_project(&Self::compose_project(i));
         }
     }
+}
+
+/// The hosts' sshd options. `SHLVL=1`: bash as built by Debian sources `~/.bashrc` in
+/// every command sshd runs when it believes itself a top-level shell, and the `.bashrc` of
+/// a developer's account (pyenv, nvm, ...) then adds 100 ms or more to each remote
+/// command of every tool: a figure about this machine's account, not about the tools. A
+/// server's account does not do that (Debian's skeleton `.bashrc` returns at once when
+/// not interactive); with the variable set, bash counts itself nested and skips the file.
+fn host_options() -> SshdOptions {
+    SshdOptions { set_env: vec![("SHLVL".into(), "1".into())], ..SshdOptions::default() }
 }
