@@ -1,25 +1,39 @@
-//! deeplo against a hand-written OpenSSH deploy script, on the same hosts in the same run.
+//! deeplo against an expert OpenSSH deploy script and against a floor with no SSH at all,
+//! on the same hosts in the same run.
 //!
 //! Why: deeplo speaks SSH itself (russh + SFTP) instead of driving the `ssh` binary, and a
-//! deploy tool that is slower than the obvious shell script would be hard to justify. So
-//! this deploys one project with both, to 1 host and to 10 hosts, and prints both medians,
-//! their ratio and where deeplo's time goes step by step.
+//! deploy tool that is slower than the shell script an expert writes would be hard to
+//! justify; the floor says how much of a deploy is the work itself (git, tar, Compose,
+//! Docker), so what is left is the cost of reaching a host and of the tool.
+//!
+//! Three tools deploy the same project, each a new commit every run:
+//!
+//! - `deeplo`: the [`Engine`] with the file store, the git source and the SSH connector,
+//!   deploying every host at once (`DEEPLO_BENCH_MAX_WORKERS`, default the host count).
+//! - `script` (`benches/openssh-deploy.sh`): per host one ControlMaster connection; the
+//!   project as `git archive COMMIT:SUBDIR` (made once) piped into `ssh host sh -c STAGE`
+//!   (repair, empty staging, `tar -x`); then one `ssh host sh -c DEPLOY`: persist `.env`,
+//!   `compose config -q`, swap, `compose up`, `compose ps` showing a running container,
+//!   cleanup. Both scripts are fixed text, their data positional parameters. Every host
+//!   in parallel.
+//! - `floor` (the same script with `--local`): the same archive and the same two scripts
+//!   run by the local `sh` for every host in parallel, without SSH.
 //!
 //! The hosts are 10 real `sshd` on 127.0.0.1 sharing this machine's Docker engine; each
 //! has its own `deploy_dir` and `compose_project_prefix` so their compose projects stay
 //! apart. The project is a busybox web server (no published port, no healthcheck) with a
-//! few static files. Every run deploys a new commit. The script
-//! (`benches/openssh-deploy.sh`) opens one ControlMaster connection per host, uploads with
-//! `sftp -b` and runs the same compose commands as deeplo's pipeline. A third variant,
-//! `script+checks`, adds the two checks deeplo makes and a bare script skips (`docker
-//! compose version` before touching anything; the service still running a second after
-//! `up`), so that the same work is compared as well.
+//! few static files. The cases (`DEEPLO_BENCH_CASES`, default `1,10,500files`):
 //!
-//! `DEEPLO_BENCH_RUNS` (default 5) sets the measured runs per tool and host count, after
-//! one warm-up; `DEEPLO_BENCH_HOSTS` the host counts (default `1,10`);
-//! `DEEPLO_BENCH_MAX_WORKERS` the engine's worker limit (default: the host count, so that
-//! both tools deploy every host at once). The figures also go to
-//! `<target dir>/bench/deploy_vs_openssh.json`.
+//! - `N`: N hosts (1 to 10), the project of 6 files;
+//! - `Ffiles`: 1 host, a project of F files (F - 6 small pages under `www/pages/`);
+//! - `NxFfiles`: both.
+//!
+//! Tools take turns, rotating who goes first, with one warm-up and `DEEPLO_BENCH_RUNS`
+//! (default 5) measured runs each; after each tool's run every host must serve the new
+//! commit. `DEEPLO_BENCH_TOOLS` (default `deeplo,script,floor`) picks the tools. The
+//! report gives per case the three medians, deeplo/script (target at most 0.90), deeplo
+//! minus floor (target at most 500 ms on 1 host) and every tool's per-step medians; the
+//! figures also go to `<target dir>/bench/deploy_vs_openssh.json`.
 //!
 //! `cargo bench -p deeplo-testbed --bench deploy_vs_openssh` (needs Docker, sshd, git).
 
@@ -39,11 +53,14 @@ use deeplo_testbed::scenario;
 
 use bed::Bed;
 
-/// Hosts started; the host counts measured are 1 and this.
+/// Hosts started: the most a case can use.
 const HOSTS: usize = 10;
 const WARMUP: usize = 1;
 const PROJECT: &str = "site";
+/// The small project's directory in the repository; a project of F files lives in
+/// `deploy-Ffiles`.
 const SUBDIR: &str = "deploy";
+const DEFAULT_CASES: &str = "1,10,500files";
 
 /// The project's files besides compose.yml (www/index.html changes every run).
 const STATIC_FILES: &[(&str, &str)] = &[
@@ -52,6 +69,9 @@ const STATIC_FILES: &[(&str, &str)] = &[
     ("www/about.html", "<h1>About</h1>\n"),
     ("www/img/logo.svg", "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"1\" height=\"1\"/>\n"),
 ];
+
+/// Files of the small project: compose.yml, www/index.html and [`STATIC_FILES`].
+const SMALL_FILES: usize = STATIC_FILES.len() + 2;
 
 /// Step timings of one tool: step name -> durations in ms (one per host per run).
 type Steps = BTreeMap<String, Vec<f64>>;
@@ -62,15 +82,20 @@ fn main() -> anyhow::Result<()> {
         tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     }
     let runs: usize = env_number("DEEPLO_BENCH_RUNS", 5)?.max(1);
+    let cases = cases()?;
+    let tools = tools()?;
     scenario::ensure_image()?;
-    let bed = Bed::start().context("start the test bed")?;
+    let bed = Bed::start(&cases).context("start the test bed")?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let mut results = Vec::new();
     let outcome = (|| {
-        for hosts in host_counts()? {
-            let workers = env_number("DEEPLO_BENCH_MAX_WORKERS", hosts)?.max(1);
-            eprintln!("{hosts} host(s): {WARMUP} warm-up + {runs} measured runs per tool, {workers} engine worker(s)");
-            results.push(bed.measure(&rt, hosts, workers, runs)?);
+        for case in &cases {
+            let workers = env_number("DEEPLO_BENCH_MAX_WORKERS", case.hosts)?.max(1);
+            eprintln!(
+                "case {}: {} host(s), {} files, {WARMUP} warm-up + {runs} measured runs per tool, {workers} engine worker(s)",
+                case.name, case.hosts, case.files
+            );
+            results.push(bed.measure(&rt, case, &tools, workers, runs)?);
         }
         anyhow::Ok(())
     })();
@@ -79,37 +104,80 @@ fn main() -> anyhow::Result<()> {
     report::report(&results, runs)
 }
 
-/// What deploys: deeplo, the script as a careful person writes it, and the script with the
-/// two checks deeplo makes on top (so that the same work is compared too).
+/// What deploys: deeplo, the script an expert writes with OpenSSH, and the same steps run
+/// locally without SSH.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tool {
     Deeplo,
     Script,
-    ScriptChecks,
+    Floor,
 }
 
 impl Tool {
-    const ALL: [Tool; 3] = [Tool::Deeplo, Tool::Script, Tool::ScriptChecks];
+    const ALL: [Tool; 3] = [Tool::Deeplo, Tool::Script, Tool::Floor];
 
     fn name(self) -> &'static str {
         match self {
             Tool::Deeplo => "deeplo",
             Tool::Script => "script",
-            Tool::ScriptChecks => "script+checks",
+            Tool::Floor => "floor",
         }
+    }
+
+    fn index(self) -> usize {
+        Tool::ALL.iter().position(|t| *t == self).unwrap_or_default()
     }
 }
 
-/// One tool's figures at one host count: wall times of the measured runs and step times.
+/// A setting measured: how many hosts, how big a project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Case {
+    /// As given in `DEEPLO_BENCH_CASES` (`1`, `10`, `500files`).
+    name: String,
+    hosts: usize,
+    /// Files of the project, compose.yml included.
+    files: usize,
+}
+
+impl Case {
+    /// `N`, `Ffiles` or `NxFfiles`.
+    fn parse(text: &str) -> anyhow::Result<Self> {
+        let name = text.trim().to_owned();
+        let (hosts, files) = match name.strip_suffix("files") {
+            None => (name.as_str(), None),
+            Some(rest) => match rest.split_once('x') {
+                Some((hosts, files)) => (hosts, Some(files)),
+                None => ("1", Some(rest)),
+            },
+        };
+        let hosts = match hosts.parse() {
+            Ok(n) if (1..=HOSTS).contains(&n) => n,
+            _ => bail!("case {name:?}: expected 1 to {HOSTS} hosts"),
+        };
+        let files = match files.map(str::parse) {
+            None => SMALL_FILES,
+            Some(Ok(n)) if n >= SMALL_FILES => n,
+            Some(_) => bail!("case {name:?}: expected a file count of at least {SMALL_FILES}"),
+        };
+        Ok(Self { name, hosts, files })
+    }
+
+    /// The project's directory in the repository.
+    fn subdir(&self) -> String {
+        if self.files == SMALL_FILES { SUBDIR.to_owned() } else { format!("{SUBDIR}-{}files", self.files) }
+    }
+}
+
+/// One tool's figures in one case: wall times of the measured runs and step times.
 #[derive(Default)]
 struct Figures {
     ms: Vec<f64>,
     steps: Steps,
 }
 
-/// The figures of one host count, indexed like [`Tool::ALL`].
+/// The figures of one case, indexed like [`Tool::ALL`] (empty for a tool not run).
 struct Measured {
-    hosts: usize,
+    case: Case,
     workers: usize,
     tools: [Figures; 3],
 }
@@ -141,15 +209,36 @@ async fn deploy_with_deeplo(engine: &Engine) -> anyhow::Result<(f64, Steps)> {
     Ok((ms, steps))
 }
 
-/// The host counts to measure: `DEEPLO_BENCH_HOSTS` (such as `10` or `1,10`), else 1 and 10.
-fn host_counts() -> anyhow::Result<Vec<usize>> {
-    let Ok(list) = std::env::var("DEEPLO_BENCH_HOSTS") else { return Ok(vec![1, HOSTS]) };
-    list.split(',')
-        .map(|n| match n.trim().parse() {
-            Ok(n) if (1..=HOSTS).contains(&n) => Ok(n),
-            _ => bail!("DEEPLO_BENCH_HOSTS={list:?}: expected host counts from 1 to {HOSTS}, such as \"1,10\""),
-        })
-        .collect()
+/// The cases to measure: `DEEPLO_BENCH_CASES` (such as `10` or `1,500files`), else all three.
+fn cases() -> anyhow::Result<Vec<Case>> {
+    let list = std::env::var("DEEPLO_BENCH_CASES").unwrap_or_else(|_| DEFAULT_CASES.to_owned());
+    let cases: Vec<Case> = list
+        .split(',')
+        .filter(|c| !c.trim().is_empty())
+        .map(Case::parse)
+        .collect::<anyhow::Result<_>>()
+        .with_context(|| format!("DEEPLO_BENCH_CASES={list:?} (such as {DEFAULT_CASES:?})"))?;
+    if cases.is_empty() {
+        bail!("DEEPLO_BENCH_CASES={list:?} names no case (such as {DEFAULT_CASES:?})");
+    }
+    Ok(cases)
+}
+
+/// The tools to run: `DEEPLO_BENCH_TOOLS` (such as `script,floor`), else all three.
+fn tools() -> anyhow::Result<Vec<Tool>> {
+    let Ok(list) = std::env::var("DEEPLO_BENCH_TOOLS") else { return Ok(Tool::ALL.to_vec()) };
+    let mut tools = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        match Tool::ALL.iter().find(|t| t.name() == name) {
+            Some(tool) if !tools.contains(tool) => tools.push(*tool),
+            Some(_) => {}
+            None => bail!("DEEPLO_BENCH_TOOLS={list:?}: {name:?} is none of deeplo, script, floor"),
+        }
+    }
+    if tools.is_empty() {
+        bail!("DEEPLO_BENCH_TOOLS={list:?} names no tool (deeplo, script, floor)");
+    }
+    Ok(tools)
 }
 
 fn env_number(name: &str, default: usize) -> anyhow::Result<usize> {
