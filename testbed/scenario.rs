@@ -28,10 +28,12 @@ pub fn ensure_image() -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)
 }
 
-/// A compose file serving `./www` on `127.0.0.1:port`, plus extra service keys.
+/// A compose file serving `./www` on `127.0.0.1:port`, plus extra service keys. `init:
+/// true`: httpd as PID 1 ignores SIGTERM, so every recreate would wait out Docker's 10s stop
+/// timeout.
 pub fn compose_file(port: u16, extra: &str) -> String {
     format!(
-        "services:\n  web:\n    image: {IMAGE}\n    command: [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n    volumes: [\"./www:/www:ro\"]\n    ports: [\"127.0.0.1:{port}:8080\"]\n{extra}"
+        "services:\n  web:\n    image: {IMAGE}\n    command: [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n    init: true\n    volumes: [\"./www:/www:ro\"]\n    ports: [\"127.0.0.1:{port}:8080\"]\n{extra}"
     )
 }
 
@@ -50,9 +52,14 @@ pub struct Scenario {
 impl Scenario {
     /// Starts the host and commits version 1 of the site under `deploy/`.
     pub fn new(project: &str) -> anyhow::Result<Self> {
+        Self::new_with(project, crate::SshdOptions::default())
+    }
+
+    /// The same with a host started with `options` (its sessions' environment, say).
+    pub fn new_with(project: &str, options: crate::SshdOptions) -> anyhow::Result<Self> {
         ensure_image()?;
         let tmp = tempfile::Builder::new().prefix("deeplo-e2e-").tempdir()?;
-        let sshd = Sshd::start()?;
+        let sshd = Sshd::start_with(options)?;
         let repo = GitRepo::init(&tmp.path().join("repo"), "main")?;
         let web_port = free_port()?;
         repo.write("deploy/compose.yml", compose_file(web_port, ""))?;

@@ -42,20 +42,7 @@ async fn first_deploy_then_a_change() {
     let steps: Vec<&str> = first.steps.iter().map(|st| st.name.as_str()).collect();
     assert_eq!(
         steps,
-        [
-            "fetch",
-            "extract",
-            "connect",
-            "precheck",
-            "stage",
-            "persist",
-            "preflight",
-            "swap",
-            "up",
-            "verify",
-            "health",
-            "cleanup"
-        ]
+        ["fetch", "extract", "connect", "stage", "persist", "preflight", "swap", "up", "health", "cleanup"]
     );
     let log = log_of(&engine, &first).await;
     assert!(log.starts_with(&format!("Run:      {}\n", first.id)), "{log}");
@@ -156,6 +143,23 @@ async fn a_failing_healthcheck_is_rolled_back() {
         "    healthcheck:\n      test: [\"CMD\", \"false\"]\n      interval: 1s\n      timeout: 1s\n      retries: 1\n",
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_one_shot_service_that_exits_0_is_not_a_failure() {
+    let s = Scenario::new("e2e-oneshot").unwrap();
+    s.repo
+        .write(
+            "deploy/compose.yml",
+            compose_file(s.web_port, "  migrate:\n    image: deeplo-testbed-busybox\n    command: [\"true\"]\n"),
+        )
+        .unwrap();
+    s.repo.commit("a one-shot service").unwrap();
+    let engine = s.engine(&s.config_yaml("")).unwrap();
+    let record = deploy(&engine, &s.project).await;
+    let log = log_of(&engine, &record).await;
+    assert_eq!(record.status, DeployStatus::Succeeded, "{:?}\n{log}", record.error);
+    assert_eq!(s.fetch_site().as_deref(), Some("version 1\n"));
 }
 
 #[tokio::test]

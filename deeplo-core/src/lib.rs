@@ -57,4 +57,6 @@ pub use notify::{DeployEvent, DeployEventKind, Notifier};
 pub use secret::{Redactor, Secret};
 pub use source::{Bundle, BundleEntry, BundleRequest, EntryKind, Source};
 pub use store::{FileStore, HistoryQuery, Store};
-pub use transport::{Capabilities, CommandOutput, Connector, ExitStatus, OutputSink, RemoteCommand, Transport};
+pub use transport::{
+    Capabilities, CommandOutput, Connector, Discard, ExitStatus, OutputSink, RemoteCommand, Transport,
+};

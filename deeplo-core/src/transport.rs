@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use async_trait::async_trait;
+use tokio::io::AsyncRead;
 
 use crate::Result;
 use crate::config::Host;
@@ -179,9 +180,14 @@ pub trait Connector: Send + Sync + fmt::Debug {
 ///
 /// # Contract
 ///
-/// - [`run`](Transport::run) runs one command to its end, sends its output to `sink` and
-///   returns its status and output; a non-zero exit is `Ok` with that status, not an error.
-///   Commands may run concurrently on one transport.
+/// - [`run_with_input`](Transport::run_with_input) runs one command to its end, feeding it
+///   `input` as its standard input (closed when `input` ends), sends its output to `sink` as
+///   it arrives and returns its status and output; a non-zero exit is `Ok` with that status,
+///   not an error. When the command ends before `input` does, the rest of `input` is not
+///   read. Commands may run concurrently on one transport. [`run`](Transport::run) is the
+///   same with an empty input.
+/// - Dropping the future of a running command stops waiting for it and closes its channel;
+///   the remote process may go on (as an `ssh` client's would).
 /// - [`write_bundle`](Transport::write_bundle) creates `dir` and its parents if missing and
 ///   writes every entry under it: files with mode 0644 (0755 when executable), directories
 ///   0755, symlinks as symlinks when [`Capabilities::symlinks`] is set. Existing files are
@@ -196,7 +202,17 @@ pub trait Connector: Send + Sync + fmt::Debug {
 pub trait Transport: Send + Sync + fmt::Debug {
     fn capabilities(&self) -> Capabilities;
 
-    async fn run(&self, command: &RemoteCommand, sink: &dyn OutputSink) -> Result<CommandOutput>;
+    async fn run_with_input(
+        &self,
+        command: &RemoteCommand,
+        input: &mut (dyn AsyncRead + Send + Unpin),
+        sink: &dyn OutputSink,
+    ) -> Result<CommandOutput>;
+
+    /// Runs a command with an empty standard input; see the contract above.
+    async fn run(&self, command: &RemoteCommand, sink: &dyn OutputSink) -> Result<CommandOutput> {
+        self.run_with_input(command, &mut tokio::io::empty(), sink).await
+    }
 
     async fn write_bundle(&self, dir: &str, bundle: &Bundle) -> Result<()>;
 

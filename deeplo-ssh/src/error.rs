@@ -19,6 +19,10 @@ pub(crate) enum SshError {
     NoCredentials,
     #[error("{what}: {source}")]
     Protocol { what: &'static str, source: russh::Error },
+    #[error("cannot write the bundle into {dir}: tar failed: {output}")]
+    Extract { dir: String, output: String },
+    #[error("cannot pack the bundle: {0}")]
+    Pack(std::io::Error),
     #[error("sftp {what} {path}: {source}")]
     Sftp { what: &'static str, path: String, source: russh_sftp::client::error::Error },
 }
@@ -29,7 +33,7 @@ impl SshError {
             Self::Key { .. } | Self::Passphrase { .. } | Self::NoCredentials => ErrorKind::Config,
             Self::ConnectTimeout { .. } | Self::Connect { .. } | Self::Protocol { .. } => ErrorKind::Unreachable,
             Self::AuthRefused { .. } => ErrorKind::Auth,
-            Self::Sftp { .. } => ErrorKind::Io,
+            Self::Sftp { .. } | Self::Extract { .. } | Self::Pack(_) => ErrorKind::Io,
         };
         let message = self.to_string();
         Error::new(kind, operation, message).with_source(self)

@@ -1,7 +1,7 @@
 //! deeplo's agentless transport: [`SshConnector`] opens one SSH connection per deploy,
 //! verified against known_hosts (accept-new or strict; a changed key is always refused) and
 //! authenticated with a key file or ssh-agent; [`SshTransport`] runs each command on its own
-//! channel and uploads bundles over one SFTP session.
+//! channel and uploads a bundle as one `tar` stream (over SFTP on hosts without `tar`).
 //!
 //! ```no_run
 //! use deeplo_core::known_hosts::{HostKeyPolicy, KnownHosts};
@@ -18,6 +18,7 @@ mod config;
 mod connector;
 mod error;
 mod host_key;
+mod tar_stream;
 mod transport;
 mod upload;
 

@@ -5,16 +5,17 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use deeplo_core::transport::OutputStream;
 use deeplo_core::{
-    Bundle, Capabilities, CommandOutput, Error, ExitStatus, OutputSink, RemoteCommand, Result, Transport,
+    Bundle, Capabilities, CommandOutput, Discard, Error, ExitStatus, OutputSink, RemoteCommand, Result, Transport,
 };
 use russh::ChannelMsg;
 use russh::client::Handle;
 use russh_sftp::client::{Config as SftpConfig, SftpSession};
+use tokio::io::AsyncRead;
 use tokio::sync::OnceCell;
 
 use crate::error::SshError;
 use crate::host_key::Handler;
-use crate::upload;
+use crate::{tar_stream, upload};
 
 /// One SSH connection to one host.
 pub struct SshTransport {
@@ -69,10 +70,15 @@ impl Transport for SshTransport {
         Capabilities { symlinks: true, file_modes: true, streaming_output: true }
     }
 
-    async fn run(&self, command: &RemoteCommand, sink: &dyn OutputSink) -> Result<CommandOutput> {
+    async fn run_with_input(
+        &self,
+        command: &RemoteCommand,
+        input: &mut (dyn AsyncRead + Send + Unpin),
+        sink: &dyn OutputSink,
+    ) -> Result<CommandOutput> {
         let started = Instant::now();
         let line = command.to_shell();
-        let mut channel = self
+        let channel = self
             .handle
             .channel_open_session()
             .await
@@ -81,32 +87,63 @@ impl Transport for SshTransport {
             .exec(true, line.as_bytes())
             .await
             .map_err(|source| self.fail(SshError::Protocol { what: "exec", source }, "run command"))?;
+        let (mut reader, writer) = channel.split();
+        // Standard input is sent while the output is read; a command that ends before its
+        // input does simply stops the sending.
+        let send = async {
+            writer.data(input).await?;
+            writer.eof().await
+        };
+        tokio::pin!(send);
+        let mut sending = true;
         let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
         let mut status = ExitStatus::Unknown;
-        while let Some(msg) = channel.wait().await {
+        loop {
+            let msg = tokio::select! {
+                sent = &mut send, if sending => {
+                    sending = false;
+                    if let Err(e) = sent {
+                        tracing::debug!(host = %self.host, error = %e, "standard input not fully sent");
+                    }
+                    continue;
+                }
+                msg = reader.wait() => msg,
+            };
             match msg {
-                ChannelMsg::Data { data } => {
+                None => break,
+                Some(ChannelMsg::Data { data }) => {
                     sink.output(OutputStream::Stdout, &data);
                     stdout.extend_from_slice(&data);
                 }
-                ChannelMsg::ExtendedData { data, ext: 1 } => {
+                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
                     sink.output(OutputStream::Stderr, &data);
                     stderr.extend_from_slice(&data);
                 }
-                ChannelMsg::ExitStatus { exit_status } => status = ExitStatus::Code(exit_status as i32),
-                ChannelMsg::ExitSignal { signal_name, .. } => status = ExitStatus::Signal(signal_static(&signal_name)),
-                _ => {}
+                Some(ChannelMsg::ExitStatus { exit_status }) => status = ExitStatus::Code(exit_status as i32),
+                Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
+                    status = ExitStatus::Signal(signal_static(&signal_name))
+                }
+                Some(_) => {}
             }
         }
         tracing::debug!(host = %self.host, command = %line, millis = started.elapsed().as_millis() as u64, %status, "remote command");
         Ok(CommandOutput { status, stdout, stderr })
     }
 
+    /// One `tar -x` fed the whole bundle as a stream: one round trip whatever the number
+    /// of files. Hosts without `tar` get the files over SFTP instead.
     async fn write_bundle(&self, dir: &str, bundle: &Bundle) -> Result<()> {
         let started = Instant::now();
-        let sftp = self.sftp().await?;
-        upload::write_bundle(sftp, dir, bundle).await.map_err(|e| self.fail(e, "upload"))?;
-        tracing::debug!(host = %self.host, dir, files = bundle.entries.len(), millis = started.elapsed().as_millis() as u64, "bundle uploaded");
+        let archive = tar_stream::archive(bundle).map_err(|e| self.fail(e, "upload"))?;
+        let out = self.run_with_input(&tar_stream::extract(dir), &mut archive.as_slice(), &Discard).await?;
+        if out.status == ExitStatus::Code(127) {
+            tracing::debug!(host = %self.host, "no tar on the host; uploading over sftp");
+            let sftp = self.sftp().await?;
+            upload::write_bundle(sftp, dir, bundle).await.map_err(|e| self.fail(e, "upload"))?;
+        } else if !out.status.success() {
+            return Err(self.fail(SshError::Extract { dir: dir.to_owned(), output: out.tail(6) }, "upload"));
+        }
+        tracing::debug!(host = %self.host, dir, files = bundle.entries.len(), bytes = archive.len(), millis = started.elapsed().as_millis() as u64, "bundle uploaded");
         Ok(())
     }
 

@@ -47,7 +47,11 @@ pub(crate) async fn run(inner: Arc<Inner>, mut record: Deployment, ctx: JobConte
 
     let token = ctx.token();
     let reason = || ctx.reason().map(|r| r.to_string()).unwrap_or_else(|| "cancelled".into());
-    let mut session = Session::default();
+    let mut session = Session::new(
+        inner.remembered_compose(&host.name),
+        inner.scheduler.limits().lock_wait,
+        format!("deeplo run {} of {} at {} (pid {})", record.id, record.commit.short(), now, std::process::id()),
+    );
     let commit = record.commit.clone();
     let result = {
         let mut runner = StepRunner {
@@ -124,6 +128,7 @@ pub(crate) async fn run(inner: Arc<Inner>, mut record: Deployment, ctx: JobConte
             kind
         }
     };
+    inner.remember_compose(&host.name, session.compose());
     session.close().await;
     finish(&inner, &record, &log, Some((kind, repo.url.clone()))).await;
     record

@@ -21,6 +21,7 @@ use tokio::sync::broadcast;
 use crate::config::Config;
 use crate::model::{HostName, HostState};
 use crate::notify::{DeployEvent, Notifier};
+use crate::pipeline::ComposeCommand;
 use crate::progress::Progress;
 use crate::schedule::{Limits, Scheduler, ShutdownReport};
 use crate::secret::{Redactor, Secret};
@@ -114,6 +115,7 @@ impl EngineBuilder {
                 redactor: Redactor::new(self.secrets),
                 notify_timeout: self.notify_timeout.unwrap_or(Duration::from_secs(30)),
                 host_states: Mutex::new(HashMap::new()),
+                compose_commands: Mutex::new(HashMap::new()),
                 submit_lock: tokio::sync::Mutex::new(()),
             }),
         })
@@ -143,6 +145,9 @@ pub(crate) struct Inner {
     redactor: Redactor,
     notify_timeout: Duration,
     host_states: Mutex<HashMap<HostName, HostState>>,
+    /// The compose command found on each host, so that only a host's first deploy (or one
+    /// after the command stopped running) looks for it.
+    compose_commands: Mutex<HashMap<HostName, ComposeCommand>>,
     /// Serialises dedup decisions with the pending records they write, so that two triggers
     /// of one commit cannot both decide to deploy it.
     submit_lock: tokio::sync::Mutex<()>,
@@ -192,6 +197,18 @@ impl Engine {
 }
 
 impl Inner {
+    fn remembered_compose(&self, host: &HostName) -> Option<ComposeCommand> {
+        self.compose_commands.lock().unwrap_or_else(|e| e.into_inner()).get(host).cloned()
+    }
+
+    fn remember_compose(&self, host: &HostName, compose: Option<&ComposeCommand>) {
+        let mut known = self.compose_commands.lock().unwrap_or_else(|e| e.into_inner());
+        match compose {
+            Some(c) => known.insert(host.clone(), c.clone()),
+            None => known.remove(host),
+        };
+    }
+
     /// Moves a host's state through the state machine; an illegal move is ignored (logged).
     fn set_host_state(&self, host: &HostName, to: HostState) {
         let mut states = self.host_states.lock().unwrap_or_else(|e| e.into_inner());

@@ -32,25 +32,36 @@ pub fn project_name(project: &ProjectName, prefix: Option<&str>) -> String {
 /// Which compose program the host has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComposeCommand {
-    /// Program and leading arguments: `["docker", "compose"]` or `["docker-compose"]`.
+    /// Program and leading arguments: `["docker", "compose"]`, `["docker-compose"]`, or the
+    /// Compose v2 plugin binary itself (`["/usr/libexec/docker/cli-plugins/docker-compose"]`),
+    /// which runs the same code as `docker compose` without starting the docker CLI first.
     pub words: Vec<String>,
+    /// Whether it is Compose v2 (`up --wait`, `ps --format json`); the standalone v1
+    /// program is not.
+    pub v2: bool,
 }
 
 impl ComposeCommand {
     pub fn v2() -> Self {
-        Self { words: vec!["docker".into(), "compose".into()] }
+        Self { words: vec!["docker".into(), "compose".into()], v2: true }
     }
 
     pub fn v1() -> Self {
-        Self { words: vec!["docker-compose".into()] }
+        Self { words: vec!["docker-compose".into()], v2: false }
+    }
+
+    /// From what a host printed for `<words> version --short`: `2.26.1`, `v2.26.1`, `1.29.2`.
+    pub fn from_version(words: Vec<String>, version: &str) -> Self {
+        let major = version.trim().trim_start_matches('v').split('.').next().and_then(|m| m.parse::<u32>().ok());
+        Self { words, v2: major.is_none_or(|m| m >= 2) }
     }
 
     /// Whether this is the standalone v1 program, whose `ps` has no `--format json`.
     pub fn is_v1(&self) -> bool {
-        self.words.first().is_some_and(|w| w.ends_with("docker-compose"))
+        !self.v2
     }
 
-    /// `<compose> -p <project> --project-directory <dir> -f <dir>/<file>... <args>`.
+    /// `<compose> --project-name <project> --project-directory <dir> -f <dir>/<file>... <args>`.
     pub fn command(&self, project: &str, dir: &str, files: &[String], args: &[&str]) -> RemoteCommand {
         let mut words = self.words.iter();
         let program = words.next().cloned().unwrap_or_else(|| "docker".into());
@@ -60,6 +71,18 @@ impl ComposeCommand {
             cmd = cmd.arg("-f").arg(format!("{}/{}", dir.trim_end_matches('/'), file));
         }
         cmd.args(args.iter().copied())
+    }
+
+    /// The words of a command run from inside the project's directory (`--project-directory
+    /// .` and the files relative to it), for scripts that run it in staging and then in live.
+    pub fn words_in_dir(&self, project: &str, files: &[String]) -> Vec<String> {
+        let mut words = self.words.clone();
+        words.extend(["--project-name".to_owned(), project.to_owned(), "--project-directory".into(), ".".into()]);
+        for file in files {
+            words.push("-f".into());
+            words.push(file.clone());
+        }
+        words
     }
 }
 
@@ -95,7 +118,18 @@ impl ServiceState {
         self.state.eq_ignore_ascii_case("running")
     }
 
+    /// Exited with status 0: a one-shot service that did its work.
+    pub fn completed(&self) -> bool {
+        self.state.eq_ignore_ascii_case("exited") && self.exit_code == 0
+    }
+
     fn fill_from_labels(&mut self) {
+        // `docker ps` has no ExitCode field; its Status reads "Exited (3) 2 seconds ago".
+        if self.exit_code == 0
+            && let Some(code) = self.status.strip_prefix("Exited (").and_then(|r| r.split(')').next())
+        {
+            self.exit_code = code.parse().unwrap_or(0);
+        }
         if self.name.is_empty() {
             self.name = std::mem::take(&mut self.names);
         }
@@ -172,6 +206,14 @@ mod tests {
         );
         assert!(ComposeCommand::v1().is_v1());
         assert!(!ComposeCommand::v2().is_v1());
+        let plugin = vec!["/usr/libexec/docker/cli-plugins/docker-compose".to_owned()];
+        assert!(ComposeCommand::from_version(plugin.clone(), "2.26.1\n").v2);
+        assert!(ComposeCommand::from_version(plugin.clone(), "v2.3.3").v2);
+        assert!(!ComposeCommand::from_version(plugin.clone(), "1.29.2").v2);
+        assert_eq!(
+            ComposeCommand::v2().words_in_dir("web", &["compose.yml".into()]),
+            ["docker", "compose", "--project-name", "web", "--project-directory", ".", "-f", "compose.yml"]
+        );
     }
 
     #[test]

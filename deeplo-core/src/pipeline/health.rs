@@ -23,7 +23,10 @@ enum Look {
     Broken(String),
 }
 
-/// Runs the gate. `first` is the look verify just took; `ps` lists the project's containers.
+/// Runs the gate. `first` is the look just taken after `up`; `ps` lists the project's
+/// containers. `stability` (Compose v1, which has no `up --wait`) makes a project without a
+/// healthcheck wait one interval and look again, to catch a container that exits at start.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn gate<F, Fut>(
     transport: &dyn Transport,
     services: &[String],
@@ -31,6 +34,7 @@ pub(super) async fn gate<F, Fut>(
     ps: F,
     url: Option<&str>,
     policy: &HealthPolicy,
+    stability: bool,
     log: &RunLog,
 ) -> Result<()>
 where
@@ -39,9 +43,7 @@ where
 {
     let start = Instant::now();
     let has_healthchecks = first.iter().any(|s| !s.health.is_empty());
-    if !has_healthchecks && url.is_none() {
-        // Nothing to wait for: make sure the services are still up a moment later, which
-        // catches a container that exits right after it started.
+    if !has_healthchecks && url.is_none() && stability {
         tokio::time::sleep(policy.interval).await;
         let states = ps().await?;
         return match not_running(services, &states) {
@@ -63,27 +65,56 @@ where
             },
             other => other,
         };
-        match look {
-            Look::Healthy => {
-                log.line(format!("healthy after {attempt} attempt(s)"));
-                return Ok(());
-            }
-            Look::Broken(why) => return Err(Error::new(ErrorKind::Deploy, "health gate", why)),
-            Look::Waiting(why) => {
-                log.line(format!("attempt {attempt}/{}: {why}", policy.retries));
-                let elapsed = start.elapsed();
-                if attempt >= policy.retries || elapsed >= policy.timeout {
-                    return Err(Error::new(
-                        ErrorKind::Deploy,
-                        "health gate",
-                        format!("not healthy after {attempt} attempt(s) in {:.1}s: {why}", elapsed.as_secs_f64()),
-                    ));
-                }
-                let wait = policy.backoff(attempt).min(policy.timeout - elapsed);
-                tokio::time::sleep(wait).await;
-            }
+        match next_attempt(look, attempt, start, policy, log).await? {
+            true => return Ok(()),
+            false => states = ps().await?,
         }
-        states = ps().await?;
+    }
+}
+
+/// The HTTP check alone, after `up --wait` saw every container running or healthy.
+pub(super) async fn http_gate(transport: &dyn Transport, url: &str, policy: &HealthPolicy, log: &RunLog) -> Result<()> {
+    let start = Instant::now();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        if next_attempt(check_http(transport, url).await, attempt, start, policy, log).await? {
+            return Ok(());
+        }
+    }
+}
+
+/// After one look: `Ok(true)` when healthy, `Ok(false)` after waiting the backoff for the
+/// next attempt, an error when broken or out of attempts or time.
+async fn next_attempt(look: Look, attempt: u32, start: Instant, policy: &HealthPolicy, log: &RunLog) -> Result<bool> {
+    match look {
+        Look::Healthy => {
+            log.line(format!("healthy after {attempt} attempt(s)"));
+            Ok(true)
+        }
+        Look::Broken(why) => Err(Error::new(ErrorKind::Deploy, "health gate", why)),
+        Look::Waiting(why) => {
+            log.line(format!("attempt {attempt}/{}: {why}", policy.retries));
+            let elapsed = start.elapsed();
+            if attempt >= policy.retries || elapsed >= policy.timeout {
+                return Err(Error::new(
+                    ErrorKind::Deploy,
+                    "health gate",
+                    format!("not healthy after {attempt} attempt(s) in {:.1}s: {why}", elapsed.as_secs_f64()),
+                ));
+            }
+            tokio::time::sleep(policy.backoff(attempt).min(policy.timeout - elapsed)).await;
+            Ok(false)
+        }
+    }
+}
+
+/// Whether what a failed `up --wait` left is worth watching: every service running (or
+/// starting) or completed with status 0. Otherwise the problem, as a sentence.
+pub(super) fn after_failed_wait(services: &[String], states: &[ServiceState]) -> std::result::Result<(), String> {
+    match look_at(services, states) {
+        Look::Broken(why) => Err(why),
+        Look::Healthy | Look::Waiting(_) => Ok(()),
     }
 }
 
@@ -136,7 +167,20 @@ mod tests {
         assert_eq!(look_at(&svc, &[state("web", "running", "healthy")]), Look::Healthy);
         assert!(matches!(look_at(&svc, &[state("web", "running", "starting")]), Look::Waiting(_)));
         assert!(matches!(look_at(&svc, &[state("web", "running", "unhealthy")]), Look::Broken(_)));
-        assert!(matches!(look_at(&svc, &[state("web", "exited", "")]), Look::Broken(_)));
+        let crashed =
+            super::super::compose::parse_ps(r#"{"Service":"web","State":"exited","ExitCode":1,"Status":"Exited (1)"}"#)
+                .unwrap();
+        assert!(matches!(look_at(&svc, &crashed), Look::Broken(_)));
         assert!(matches!(look_at(&svc, &[]), Look::Broken(_)));
+        let done =
+            super::super::compose::parse_ps(r#"{"Service":"web","State":"exited","ExitCode":0,"Status":"Exited (0)"}"#)
+                .unwrap();
+        assert_eq!(look_at(&svc, &done), Look::Healthy, "a one-shot service that exited 0");
+        let failed =
+            super::super::compose::parse_ps(r#"{"Names":"x","State":"exited","Status":"Exited (3) 1 second ago","Labels":"com.docker.compose.service=web"}"#)
+                .unwrap();
+        assert!(matches!(look_at(&svc, &failed), Look::Broken(_)), "docker ps: the status says exit 3");
+        assert!(after_failed_wait(&svc, &failed).is_err());
+        assert!(after_failed_wait(&svc, &done).is_ok());
     }
 }

@@ -6,18 +6,27 @@
 //! deployment record, logs it and stops it when the job is cancelled.
 //!
 //! Invariants: nothing on the host is touched before preflight passes, except repairing a
-//! swap that an earlier crash left half-done and emptying the staging directory; a failed
-//! preflight removes staging and leaves the live directory exactly as it was.
+//! swap that an earlier crash left half-done, emptying the staging directory and the lock
+//! files beside it; a failed preflight removes staging and leaves the live directory exactly
+//! as it was. One deploy at a time works on a project's directory, whoever started it: stage
+//! to the end of the health gate run under a lock on the host (`flock`, which the kernel
+//! releases when its holder dies), and every compose command of a deploy under a second one
+//! that a `compose up` left running by a dead deployer still holds.
+//!
+//! Round trips are few: the connection opens while git reads the commit, the files go up as
+//! one stream, and persist, preflight, swap and up are one remote script whose marker lines
+//! give each step its own record.
 
 mod compose;
 mod health;
 mod remote;
 mod runlog;
+mod script;
 mod steps;
 mod teardown;
 
 pub use compose::{ComposeCommand, ServiceState, parse_ps, project_name};
-pub use remote::RemoteDirs;
+pub use remote::{LockFiles, RemoteDirs};
 pub use runlog::RunLog;
 pub(crate) use steps::{Session, Target, deploy_commit, detect_compose, ps};
 pub use teardown::{TeardownOutcome, teardown, teardown_command};
@@ -40,40 +49,36 @@ pub enum Step {
     Fetch,
     /// The project's files are read from the commit.
     Extract,
-    /// The host is reached and authenticated.
+    /// The host is reached and authenticated (opened while fetch and extract run).
     Connect,
-    /// Docker and a compose command are present.
-    Precheck,
-    /// The files are uploaded into `live.staging`.
+    /// The project's lock on the host is taken and the files are uploaded into
+    /// `live.staging`.
     Stage,
     /// Persisted files (`.env`) are copied from live into staging.
     Persist,
-    /// `compose config` validates staging.
+    /// Docker and a compose command are present and `compose config` validates staging.
     Preflight,
     /// live -> `.old`, staging -> live.
     Swap,
-    /// `compose up`.
+    /// `compose up --wait` (Compose v2): every service running, or healthy where it has a
+    /// healthcheck, or completed with status 0.
     Up,
-    /// Every service is running.
-    Verify,
-    /// Healthchecks and the HTTP check pass.
+    /// The HTTP check passes (and, where `up` could not wait, the healthchecks).
     Health,
     /// `.old` is removed.
     Cleanup,
 }
 
 impl Step {
-    pub const ALL: [Step; 12] = [
+    pub const ALL: [Step; 10] = [
         Self::Fetch,
         Self::Extract,
         Self::Connect,
-        Self::Precheck,
         Self::Stage,
         Self::Persist,
         Self::Preflight,
         Self::Swap,
         Self::Up,
-        Self::Verify,
         Self::Health,
         Self::Cleanup,
     ];
@@ -83,13 +88,11 @@ impl Step {
             Self::Fetch => "fetch",
             Self::Extract => "extract",
             Self::Connect => "connect",
-            Self::Precheck => "precheck",
             Self::Stage => "stage",
             Self::Persist => "persist",
             Self::Preflight => "preflight",
             Self::Swap => "swap",
             Self::Up => "up",
-            Self::Verify => "verify",
             Self::Health => "health",
             Self::Cleanup => "cleanup",
         }
@@ -98,7 +101,7 @@ impl Step {
     /// Whether a failure at this step leaves the host running something other than the
     /// last good commit, so that a rollback is needed.
     pub fn needs_rollback_on_failure(self) -> bool {
-        matches!(self, Self::Up | Self::Verify | Self::Health)
+        matches!(self, Self::Up | Self::Health)
     }
 }
 

@@ -1,10 +1,11 @@
 //! The steps themselves, in order.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::compose::{ComposeCommand, ServiceState, parse_ps, project_name};
-use super::remote::{self, RemoteDirs};
-use super::{Step, StepFailure, StepRunner, health};
+use super::remote::{self, DeployScript, LockFiles, RemoteDirs};
+use super::{Step, StepFailure, StepRunner, health, script};
 use crate::config::{Host, Project, Repo};
 use crate::model::CommitId;
 use crate::path::remote_join;
@@ -35,19 +36,30 @@ impl Target<'_> {
 }
 
 /// The connection and what was learned about the host, kept across a deploy and its rollback.
-#[derive(Default)]
 pub(crate) struct Session {
-    transport: Option<Box<dyn Transport>>,
+    transport: Option<Arc<dyn Transport>>,
     compose: Option<ComposeCommand>,
+    /// Whether `compose` came from the engine's memory of the host rather than from a
+    /// detection in this session (a remembered one may have gone stale).
+    remembered: bool,
+    /// How long a deploy waits for the project's lock on the host.
+    lock_wait: Duration,
+    /// Who takes the lock, as the lock file will say (`deeplo run 12-0123abcd`).
+    owner: String,
 }
 
 impl Session {
-    fn transport(&self) -> Result<&dyn Transport> {
-        self.transport.as_deref().ok_or_else(|| Error::new(ErrorKind::Unreachable, "deploy", "not connected"))
+    pub fn new(remembered: Option<ComposeCommand>, lock_wait: Duration, owner: String) -> Self {
+        Self { transport: None, remembered: remembered.is_some(), compose: remembered, lock_wait, owner }
     }
 
-    fn compose(&self) -> Result<&ComposeCommand> {
-        self.compose.as_ref().ok_or_else(|| Error::new(ErrorKind::Deploy, "deploy", "compose command not detected"))
+    fn transport(&self) -> Result<Arc<dyn Transport>> {
+        self.transport.clone().ok_or_else(|| Error::new(ErrorKind::Unreachable, "deploy", "not connected"))
+    }
+
+    /// The compose command this session used, to remember for the host's next deploy.
+    pub fn compose(&self) -> Option<&ComposeCommand> {
+        self.compose.as_ref()
     }
 
     pub async fn close(&mut self) {
@@ -72,6 +84,23 @@ pub(crate) async fn checked(
     }
 }
 
+/// A task aborted when dropped: the connect that runs while the bundle is read.
+struct Background<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for Background<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> Background<T> {
+    async fn join(&mut self) -> Result<T> {
+        (&mut self.0).await.map_err(|e| {
+            Error::new(ErrorKind::Deploy, "deploy", format!("a background task of the deploy failed: {e}"))
+        })
+    }
+}
+
 /// Deploys `commit` through every step. Used for a deploy and, with another commit and a
 /// `rollback:` prefix, for the rollback after it.
 pub(crate) async fn deploy_commit(
@@ -83,12 +112,19 @@ pub(crate) async fn deploy_commit(
     commit: &CommitId,
 ) -> std::result::Result<(), StepFailure> {
     let log = run.log;
-    let dirs = target.dirs();
-    let project = target.compose_project();
-    let files = target.compose_files();
+    // The connection is opened while git works: it needs nothing from the commit.
+    let mut connecting = match session.transport {
+        Some(_) => None,
+        None => {
+            let (connector, host) = (connector.clone(), target.host.clone());
+            log.line(format!("connecting to {}@{}:{}", host.user, host.address, host.port));
+            Some(Background(tokio::spawn(
+                async move { connector.connect(&host).await.map(Arc::<dyn Transport>::from) },
+            )))
+        }
+    };
 
     run.run(Step::Fetch, async { source.fetch(target.repo, Some(commit)).await.map(|_| ()) }).await?;
-
     let bundle = run
         .run(Step::Extract, async {
             let request = BundleRequest {
@@ -106,117 +142,288 @@ pub(crate) async fn deploy_commit(
             Ok(bundle)
         })
         .await?;
-
-    if session.transport.is_none() {
-        let host = target.host;
-        let transport = run
-            .run(Step::Connect, async {
-                log.line(format!("connecting to {}@{}:{}", host.user, host.address, host.port));
-                connector.connect(host).await
-            })
-            .await?;
+    if let Some(task) = connecting.as_mut() {
+        let transport = run.run(Step::Connect, async { task.join().await? }).await?;
         session.transport = Some(transport);
     }
-
-    if session.compose.is_none() {
-        let transport = session.transport().map_err(|error| StepFailure { step: Step::Precheck, error })?;
-        let compose = run
-            .run(Step::Precheck, async {
-                let compose = detect_compose(transport, target.host).await?;
-                log.line(format!("compose command: {}", compose.words.join(" ")));
-                Ok(compose)
-            })
-            .await?;
-        session.compose = Some(compose);
-    }
     let transport = session.transport().map_err(|error| StepFailure { step: Step::Stage, error })?;
-    let compose = session.compose().map_err(|error| StepFailure { step: Step::Stage, error })?.clone();
-
-    run.run(Step::Stage, async {
-        let out = checked(transport, &remote::prepare_staging(&dirs), log, "prepare staging directory").await?;
-        if out.stdout_str().contains("repaired") {
-            log.line(format!("repaired {}: restored it from {} left by an interrupted deploy", dirs.live, dirs.old));
-        }
-        transport.write_bundle(&dirs.staging, &bundle).await
-    })
-    .await?;
-
-    let persist: Vec<String> = target.project.persist_files.iter().map(|f| f.as_str().to_owned()).collect();
-    if !persist.is_empty() {
-        run.run(Step::Persist, async {
-            let out = checked(transport, &remote::persist(&dirs, &persist), &Discard, "copy persisted files").await?;
-            let kept: Vec<String> = out.stdout_str().lines().map(str::to_owned).collect();
-            log.line(if kept.is_empty() {
-                "no persisted file to keep".to_owned()
-            } else {
-                format!("kept {}", kept.join(", "))
-            });
-            Ok(())
-        })
-        .await?;
-    }
-
-    let services = run
-        .run(Step::Preflight, async {
-            let cmd = compose.command(&project, &dirs.staging, &files, &["config", "--services"]);
-            let out = transport.run(&cmd, &Discard).await?;
-            if !out.status.success() {
-                let _ = transport.run(&remote::remove_dir(&dirs.staging), &Discard).await;
-                return Err(Error::new(
-                    ErrorKind::Deploy,
-                    "preflight",
-                    format!("compose config failed, nothing was changed on the host: {}", out.tail(12)),
-                ));
-            }
-            let services: Vec<String> =
-                out.stdout_str().lines().map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()).collect();
-            log.line(format!("services: {}", services.join(", ")));
-            Ok(services)
-        })
-        .await?;
-
-    run.run(Step::Swap, async { checked(transport, &remote::swap(&dirs), log, "swap directories").await.map(|_| ()) })
-        .await?;
-
-    run.run(Step::Up, async {
-        let cmd = compose.command(
-            &project,
-            &dirs.live,
-            &files,
-            &["up", "--detach", "--remove-orphans", "--quiet-pull", "--build", "--force-recreate"],
-        );
-        checked(transport, &cmd, log, "compose up").await.map(|_| ())
-    })
-    .await?;
-
-    let states = run
-        .run(Step::Verify, async {
-            let states = ps(transport, &compose, &project, &dirs.live, &files).await?;
-            match not_running(&services, &states) {
-                None => Ok(states),
-                Some(problem) => Err(Error::new(ErrorKind::Deploy, "verify", problem)),
-            }
-        })
-        .await?;
-
-    let policy = target.project.health;
-    let url = target.project.health_check.as_ref().map(|h| h.url());
-    run.run(Step::Health, async {
-        let check = || async { ps(transport, &compose, &project, &dirs.live, &files).await };
-        // Verify's look, taken a moment ago, is the gate's first one: one `compose ps` less.
-        health::gate(transport, &services, states, check, url.as_deref(), &policy, log).await
-    })
-    .await?;
-
-    run.run(Step::Cleanup, async {
-        checked(transport, &remote::remove_dir(&dirs.old), log, "remove old directory").await.map(|_| ())
-    })
-    .await?;
-    Ok(())
+    locked(run, session, target, transport.as_ref(), &bundle).await
 }
 
-/// Finds the compose command of a host: the configured one (checked), else `docker
-/// compose`, else `docker-compose`. A missing one is a sentence, not a shell trace.
+/// The steps that run under the project's lock on the host: stage to cleanup. The lock is
+/// held by a command of its own, polled alongside the steps, whose input closes when they end.
+async fn locked(
+    run: &mut StepRunner<'_>,
+    session: &mut Session,
+    target: Target<'_>,
+    transport: &dyn Transport,
+    bundle: &crate::source::Bundle,
+) -> std::result::Result<(), StepFailure> {
+    let log = run.log;
+    let dirs = target.dirs();
+    let locks = LockFiles::new(&dirs.live);
+    let hold = remote::hold_lock(&dirs, &locks, session.lock_wait.as_secs(), &session.owner);
+    let (release, mut held) = tokio::io::duplex(8);
+    let (holder_sink, mut holder) = script::channel(log);
+    let holding = holder_sink.drive(transport.run_with_input(&hold, &mut held, &holder_sink));
+
+    // Without a compose command remembered for the host, it is found while the files upload.
+    let mut detecting = match session.compose {
+        Some(_) => None,
+        None => {
+            let host = target.host.clone();
+            let transport = session.transport().map_err(|error| StepFailure { step: Step::Stage, error })?;
+            Some(Background(tokio::spawn(async move { detect_compose(transport.as_ref(), &host).await })))
+        }
+    };
+
+    let steps = async {
+        run.run(Step::Stage, async {
+            holder.expect("locked").await.map_err(|e| {
+                Error::new(
+                    ErrorKind::Deploy,
+                    "lock",
+                    format!("cannot take the project's lock on the host: {}", e.message()),
+                )
+            })?;
+            transport.write_bundle(&dirs.staging, bundle).await
+        })
+        .await?;
+        if let Some(task) = detecting.as_mut() {
+            let found = run
+                .run(Step::Preflight, async {
+                    let compose = task.join().await??;
+                    log.line(format!("compose command: {}", compose.words.join(" ")));
+                    Ok(compose)
+                })
+                .await;
+            match found {
+                Ok(compose) => session.compose = Some(compose),
+                Err(failure) => {
+                    let _ = transport.run(&remote::remove_dir(&dirs.staging), &Discard).await;
+                    return Err(failure);
+                }
+            }
+            // Folded into preflight: the record shows one preflight step, the one below.
+            run.record.steps.pop();
+        }
+        let mut outcome = up_to_up(run, session, target, transport).await;
+        if matches!(&outcome, Err(Missing::Compose(_))) {
+            let gone = session.compose.take().map(|c| c.words.join(" ")).unwrap_or_default();
+            log.line(format!("the compose command `{gone}` no longer runs on this host; looking for it again"));
+            session.remembered = false;
+            outcome = match detect_compose(transport, target.host).await {
+                Ok(compose) => {
+                    log.line(format!("compose command: {}", compose.words.join(" ")));
+                    session.compose = Some(compose);
+                    up_to_up(run, session, target, transport).await
+                }
+                Err(error) => Err(Missing::Failed(StepFailure { step: Step::Preflight, error })),
+            };
+        }
+        let up = match outcome {
+            Ok(up) => up,
+            Err(Missing::Failed(failure)) => return Err(failure),
+            Err(Missing::Compose(failure)) => {
+                let _ = transport.run(&remote::remove_dir(&dirs.staging), &Discard).await;
+                return Err(failure);
+            }
+        };
+        health_step(run, session, target, transport, up).await?;
+        run.run(Step::Cleanup, async {
+            checked(transport, &remote::remove_dir(&dirs.old), log, "remove old directory").await.map(|_| ())
+        })
+        .await?;
+        Ok(())
+    };
+    let steps = async move {
+        let result = steps.await;
+        drop(release);
+        result
+    };
+    let (result, ()) = tokio::join!(steps, holding);
+    result
+}
+
+/// Why the steps up to `up` stopped.
+enum Missing {
+    /// The compose command did not run: it may be found again.
+    Compose(StepFailure),
+    Failed(StepFailure),
+}
+
+impl From<StepFailure> for Missing {
+    fn from(f: StepFailure) -> Self {
+        Self::Failed(f)
+    }
+}
+
+/// What `up` left for the health gate.
+enum UpOutcome {
+    /// `up --wait` saw every service running, or healthy where it has a healthcheck.
+    Waited,
+    /// Containers to keep watching: Compose v1 (no `--wait`), or a `--wait` that a one-shot
+    /// service's exit ended early.
+    Watch { services: Vec<String>, states: Vec<ServiceState> },
+}
+
+/// Persist, preflight, swap and up: one remote script, one step record each.
+async fn up_to_up(
+    run: &mut StepRunner<'_>,
+    session: &Session,
+    target: Target<'_>,
+    transport: &dyn Transport,
+) -> std::result::Result<UpOutcome, Missing> {
+    let log = run.log;
+    let dirs = target.dirs();
+    let locks = LockFiles::new(&dirs.live);
+    let compose = session.compose.clone().ok_or_else(|| StepFailure {
+        step: Step::Preflight,
+        error: Error::new(ErrorKind::Deploy, "preflight", "compose command not detected"),
+    })?;
+    let project = target.compose_project();
+    let files = target.compose_files();
+    let persist: Vec<String> = target.project.persist_files.iter().map(|f| f.as_str().to_owned()).collect();
+    let policy = target.project.health;
+    let cmd = remote::deploy_script(&DeployScript {
+        dirs: &dirs,
+        locks: &locks,
+        lock_wait_secs: session.lock_wait.as_secs(),
+        up_wait_secs: compose.v2.then(|| policy.timeout.as_secs().max(1)),
+        persist: &persist,
+        compose: compose.words_in_dir(&project, &files),
+    });
+    let (sink, mut events) = script::channel(log);
+    let script = sink.drive(transport.run(&cmd, &sink));
+    let remembered = session.remembered;
+    let steps = async {
+        if persist.is_empty() {
+            events.expect("persist").await.map_err(|error| StepFailure { step: Step::Persist, error })?;
+        } else {
+            run.run(Step::Persist, async {
+                let marked = events.expect("persist").await?;
+                if !marked.ok() {
+                    return Err(script_error("persist", "cannot copy the persisted files", &marked));
+                }
+                let kept = marked.values_of("kept");
+                log.line(if kept.is_empty() {
+                    "no persisted file to keep".to_owned()
+                } else {
+                    format!("kept {}", kept.join(", "))
+                });
+                Ok(())
+            })
+            .await?;
+        }
+        let preflight = run
+            .run(Step::Preflight, async {
+                let marked = events.expect("preflight").await?;
+                match marked.status.as_str() {
+                    "0" => {
+                        let services = marked.values_of("service");
+                        log.line(format!("services: {}", services.join(", ")));
+                        Ok(services)
+                    }
+                    "missing" => Err(Error::new(
+                        ErrorKind::Deploy,
+                        "preflight",
+                        format!("the compose command `{}` does not run on this host", compose.words.join(" ")),
+                    )),
+                    _ => Err(script_error(
+                        "preflight",
+                        "compose config failed, nothing was changed on the host",
+                        &marked,
+                    )),
+                }
+            })
+            .await;
+        let services = match preflight {
+            Ok(services) => services,
+            Err(failure) if remembered && failure.error.message().contains("does not run on this host") => {
+                return Err(Missing::Compose(failure));
+            }
+            Err(failure) => return Err(failure.into()),
+        };
+        run.run(Step::Swap, async {
+            let marked = events.expect("swap").await?;
+            if marked.ok() { Ok(()) } else { Err(script_error("swap", "cannot swap the directories", &marked)) }
+        })
+        .await?;
+        let up = run
+            .run(Step::Up, async {
+                let marked = events.expect("up").await?;
+                if compose.is_v1() {
+                    if !marked.ok() {
+                        return Err(script_error("compose up", "compose up failed", &marked));
+                    }
+                    let states = ps(transport, &compose, &project, &dirs.live, &files).await?;
+                    return Ok(UpOutcome::Watch { services, states });
+                }
+                if marked.ok() {
+                    return Ok(UpOutcome::Waited);
+                }
+                // `up --wait` also fails when a one-shot service exits 0, which is not a failure:
+                // look at what it left before deciding.
+                let states = ps(transport, &compose, &project, &dirs.live, &files).await?;
+                match health::after_failed_wait(&services, &states) {
+                    Ok(()) => {
+                        log.line("compose up --wait stopped at a service that completed; watching the others");
+                        Ok(UpOutcome::Watch { services, states })
+                    }
+                    Err(problem) => Err(Error::new(
+                        ErrorKind::Deploy,
+                        "compose up",
+                        format!("compose up failed: {problem}: {}", marked.tail_text()),
+                    )),
+                }
+            })
+            .await?;
+        Ok(up)
+    };
+    script::alongside(steps, script).await
+}
+
+fn script_error(what: &'static str, sentence: &str, marked: &script::Marked) -> Error {
+    Error::new(ErrorKind::RemoteCommand, what, format!("{sentence} (status {}): {}", marked.status, marked.tail_text()))
+}
+
+/// The health gate after `up`: the HTTP check after a `--wait` that passed; otherwise the
+/// containers watched until healthy, as the policy allows.
+async fn health_step(
+    run: &mut StepRunner<'_>,
+    session: &Session,
+    target: Target<'_>,
+    transport: &dyn Transport,
+    up: UpOutcome,
+) -> std::result::Result<(), StepFailure> {
+    let log = run.log;
+    let dirs = target.dirs();
+    let project = target.compose_project();
+    let files = target.compose_files();
+    let policy = target.project.health;
+    let url = target.project.health_check.as_ref().map(|h| h.url());
+    let compose = session.compose.clone().unwrap_or_else(ComposeCommand::v2);
+    run.run(Step::Health, async {
+        match up {
+            UpOutcome::Waited => {
+                log.line("every service is running, or healthy where it has a healthcheck (compose up --wait)");
+                match url.as_deref() {
+                    Some(url) => health::http_gate(transport, url, &policy, log).await,
+                    None => Ok(()),
+                }
+            }
+            UpOutcome::Watch { services, states } => {
+                let check = || async { ps(transport, &compose, &project, &dirs.live, &files).await };
+                health::gate(transport, &services, states, check, url.as_deref(), &policy, compose.is_v1(), log).await
+            }
+        }
+    })
+    .await
+}
+
+/// Finds the compose command of a host: the configured one (checked), else the Compose v2
+/// plugin binary, `docker compose`, `docker-compose`. A missing one is a sentence, not a
+/// shell trace.
 pub(crate) async fn detect_compose(transport: &dyn Transport, host: &Host) -> Result<ComposeCommand> {
     let cmd = match &host.compose_command {
         Some(words) => remote::check_compose(words),
@@ -226,7 +433,24 @@ pub(crate) async fn detect_compose(transport: &dyn Transport, host: &Host) -> Re
     if !out.status.success() {
         return Err(Error::new(ErrorKind::Deploy, "precheck", out.tail(3)));
     }
-    Ok(ComposeCommand { words: out.stdout_str().split_whitespace().map(str::to_owned).collect() })
+    let text = out.stdout_str();
+    let mut lines = text.lines();
+    let version = lines.next().unwrap_or_default();
+    let words = match &host.compose_command {
+        Some(words) => words.clone(),
+        None => match lines.next().unwrap_or_default().trim() {
+            path if path.starts_with('/') => vec![path.to_owned()],
+            other => other.split_whitespace().map(str::to_owned).collect(),
+        },
+    };
+    if words.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Deploy,
+            "precheck",
+            format!("cannot read the compose command from {text:?}"),
+        ));
+    }
+    Ok(ComposeCommand::from_version(words, version))
 }
 
 /// The project's containers.
@@ -246,14 +470,15 @@ pub(crate) async fn ps(
     parse_ps(&out.stdout_str()).map_err(|e| Error::new(ErrorKind::Deploy, "compose ps", e))
 }
 
-/// The first expected service that is not running, as a sentence.
+/// The first expected service that is not running, as a sentence. A container that exited
+/// with status 0 has completed (a one-shot service) and is not a problem.
 pub(crate) fn not_running(expected: &[String], states: &[ServiceState]) -> Option<String> {
     for service in expected {
         let containers: Vec<&ServiceState> = states.iter().filter(|s| &s.service == service).collect();
         if containers.is_empty() {
             return Some(format!("service \"{service}\" has no container"));
         }
-        if let Some(bad) = containers.iter().find(|s| !s.is_running()) {
+        if let Some(bad) = containers.iter().find(|s| !s.is_running() && !s.completed()) {
             return Some(format!(
                 "service \"{service}\" is {} (expected running): {}",
                 if bad.state.is_empty() { "in an unknown state" } else { &bad.state },

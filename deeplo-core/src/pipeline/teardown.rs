@@ -141,7 +141,7 @@ mod tests {
     /// A "compose" that records its working directory and arguments, one per line.
     fn recorder(log: &std::path::Path) -> ComposeCommand {
         let script = format!("{{ pwd; printf '%s\\n' \"$@\"; }} > '{}'", log.display());
-        ComposeCommand { words: vec!["sh".into(), "-c".into(), script, "compose".into()] }
+        ComposeCommand { words: vec!["sh".into(), "-c".into(), script, "compose".into()], v2: true }
     }
 
     #[test]

@@ -41,6 +41,9 @@ pub struct Limits {
     pub queue_capacity: usize,
     /// Time a job may run (queue time does not count) before its token fires.
     pub job_timeout: Option<Duration>,
+    /// How long a deploy waits for the project's lock on the host (held by another deploy,
+    /// a compose command still running there, or a person at a shell) before it fails.
+    pub lock_wait: Duration,
 }
 
 impl Default for Limits {
@@ -50,6 +53,7 @@ impl Default for Limits {
             max_per_host: 1,
             queue_capacity: 512,
             job_timeout: None,
+            lock_wait: Duration::from_secs(300),
         }
     }
 }

@@ -12,7 +12,7 @@ fn key(project: &str, host: &str) -> JobKey {
 }
 
 fn limits(workers: usize, per_host: usize, queue: usize) -> Limits {
-    Limits { max_workers: workers, max_per_host: per_host, queue_capacity: queue, job_timeout: None }
+    Limits { max_workers: workers, max_per_host: per_host, queue_capacity: queue, ..Limits::default() }
 }
 
 /// Counts jobs running at once and remembers the highest count.
