@@ -36,7 +36,7 @@ pub struct ComposeCommand {
     /// Compose v2 plugin binary itself (`["/usr/libexec/docker/cli-plugins/docker-compose"]`),
     /// which runs the same code as `docker compose` without starting the docker CLI first.
     pub words: Vec<String>,
-    /// Whether it is Compose v2 (`up --wait`, `ps --format json`); the standalone v1
+    /// Whether it is Compose v2 (`ps --format json`); the standalone v1
     /// program is not.
     pub v2: bool,
 }

@@ -72,7 +72,7 @@ where
     }
 }
 
-/// The HTTP check alone, after `up --wait` saw every container running or healthy.
+/// The HTTP check alone, after `up --wait` saw every service running or healthy.
 pub(super) async fn http_gate(transport: &dyn Transport, url: &str, policy: &HealthPolicy, log: &RunLog) -> Result<()> {
     let start = Instant::now();
     let mut attempt = 0;
@@ -109,12 +109,14 @@ async fn next_attempt(look: Look, attempt: u32, start: Instant, policy: &HealthP
     }
 }
 
-/// Whether what a failed `up --wait` left is worth watching: every service running (or
-/// starting) or completed with status 0. Otherwise the problem, as a sentence.
-pub(super) fn after_failed_wait(services: &[String], states: &[ServiceState]) -> std::result::Result<(), String> {
+/// The look after a failed `up --wait`: `Ok(true)` when every service is running (healthy where it has
+/// a healthcheck) or completed with status 0, `Ok(false)` when a healthcheck is still
+/// starting, else the problem, as a sentence.
+pub(super) fn first_look(services: &[String], states: &[ServiceState]) -> std::result::Result<bool, String> {
     match look_at(services, states) {
+        Look::Healthy => Ok(true),
+        Look::Waiting(_) => Ok(false),
         Look::Broken(why) => Err(why),
-        Look::Healthy | Look::Waiting(_) => Ok(()),
     }
 }
 
@@ -180,7 +182,8 @@ mod tests {
             super::super::compose::parse_ps(r#"{"Names":"x","State":"exited","Status":"Exited (3) 1 second ago","Labels":"com.docker.compose.service=web"}"#)
                 .unwrap();
         assert!(matches!(look_at(&svc, &failed), Look::Broken(_)), "docker ps: the status says exit 3");
-        assert!(after_failed_wait(&svc, &failed).is_err());
-        assert!(after_failed_wait(&svc, &done).is_ok());
+        assert!(first_look(&svc, &failed).is_err());
+        assert_eq!(first_look(&svc, &done), Ok(true));
+        assert_eq!(first_look(&svc, &[state("web", "running", "starting")]), Ok(false));
     }
 }

@@ -60,7 +60,7 @@ pub enum Step {
     Preflight,
     /// live -> `.old`, staging -> live.
     Swap,
-    /// `compose up --wait` (Compose v2): every service running, or healthy where it has a
+    /// `compose up --wait` (Compose v2): every service running, healthy where it has a
     /// healthcheck, or completed with status 0.
     Up,
     /// The HTTP check passes (and, where `up` could not wait, the healthchecks).

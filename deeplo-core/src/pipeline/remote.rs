@@ -107,21 +107,33 @@ exec cat >/dev/null"#;
     )
 }
 
+/// How the script checks what `up` started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpCheck {
+    /// No check in the script (Compose v1).
+    None,
+    /// `up --wait --wait-timeout <secs>`: compose waits for every service to run, or to be
+    /// healthy where it has a healthcheck (its first look comes half a second after the
+    /// start, which catches a process that dies at once); after a failed wait, a look.
+    Wait(u64),
+}
+
 /// What [`deploy_script`] runs compose with and for how long `up` may wait.
 #[derive(Debug, Clone)]
 pub struct DeployScript<'a> {
     pub dirs: &'a RemoteDirs,
     pub locks: &'a LockFiles,
     pub lock_wait_secs: u64,
-    /// `up --wait --wait-timeout <secs>` when set (Compose v2); plain `up` otherwise.
-    pub up_wait_secs: Option<u64>,
+    /// How `up` is checked (Compose v2; v1 has neither and is watched by the gate).
+    pub check: UpCheck,
     pub persist: &'a [String],
     /// The compose command with its project and files, run from inside the directory
     /// ([`ComposeCommand::words_in_dir`](super::ComposeCommand::words_in_dir)).
     pub compose: Vec<String>,
 }
 
-/// Persist, preflight, swap and up in one command: one round trip where four would be. It
+/// Persist, preflight, swap and up in one command (with a look at the containers after a
+/// failed `up --wait`): one round trip where four or five would be. It
 /// prints a marker line (`\x1edeeplo <step> <status>`) as each step ends, which the pipeline
 /// reads to time and record every step on its own. Its output (stderr too) comes on stdout,
 /// in order. A failed `compose config` removes staging and stops before the swap; a compose
@@ -130,7 +142,7 @@ pub struct DeployScript<'a> {
 pub fn deploy_script(s: &DeployScript<'_>) -> RemoteCommand {
     const SCRIPT: &str = r#"exec 2>&1
 set -f
-live=$1 staging=$2 old=$3 lock=$4 wait=$5 up_wait=$6 n=$7
+live=$1 staging=$2 old=$3 lock=$4 wait=$5 check=$6 n=$7
 shift 7
 mark() { printf '\036deeplo %s %s\n' "$1" "$2"; }
 exec 9>>"$lock" && flock -x -w "$wait" 9 || { echo "cannot take the compose lock $lock within ${wait}s"; mark persist 75; exit 75; }
@@ -155,12 +167,15 @@ fi
 rm -rf -- "$old" && { [ ! -e "$live" ] || mv -- "$live" "$old"; } && mv -- "$staging" "$live" || { mark swap 1; exit 1; }
 mark swap 0
 cd -- "$live" || { mark up 1; exit 1; }
-if [ "$up_wait" -gt 0 ]; then
-  "$@" up --detach --remove-orphans --quiet-pull --build --force-recreate --wait --wait-timeout "$up_wait"
-else
-  "$@" up --detach --remove-orphans --quiet-pull --build --force-recreate
-fi
+case $check in
+wait:*) "$@" up --detach --remove-orphans --quiet-pull --build --force-recreate --wait --wait-timeout "${check#wait:}" ;;
+*) "$@" up --detach --remove-orphans --quiet-pull --build --force-recreate ;;
+esac
 st=$?
+if [ "$st" != 0 ] && [ "$check" != none ]; then
+  states=$("$@" ps --all --format json)
+  printf '%s\n' "$states" | while IFS= read -r line; do [ -z "$line" ] || mark state "$line"; done
+fi
 mark up "$st"
 exit "$st""#;
     let head = [
@@ -169,7 +184,10 @@ exit "$st""#;
         s.dirs.old.clone(),
         s.locks.compose.clone(),
         s.lock_wait_secs.max(1).to_string(),
-        s.up_wait_secs.unwrap_or(0).to_string(),
+        match s.check {
+            UpCheck::None => "none".to_owned(),
+            UpCheck::Wait(secs) => format!("wait:{}", secs.max(1)),
+        },
         s.persist.len().to_string(),
     ];
     RemoteCommand::script(SCRIPT, head.into_iter().chain(s.persist.iter().cloned()).chain(s.compose.iter().cloned()))
@@ -222,7 +240,8 @@ mod tests {
     fn fake_compose(dir: &Path) -> Vec<String> {
         const FAKE: &str = r#"case " $* " in
 *" config "*) if grep -q broken compose.yml; then echo "bad compose file" >&2; exit 15; fi; echo web ;;
-*" up "*) echo "up in $PWD" >>"$0.log" ;;
+*" up "*) echo "up in $PWD" >>"$0.log"; if [ -e fail-up ]; then exit 1; fi ;;
+*" ps "*) echo '{"Service":"web","State":"running"}' ;;
 esac"#;
         let mut words = vec!["sh".into(), "-c".into(), FAKE.into(), dir.join("compose").display().to_string()];
         words.extend(["--project-name", "p", "--project-directory", ".", "-f", "compose.yml"].map(String::from));
@@ -252,7 +271,7 @@ esac"#;
                 dirs: &self.dirs,
                 locks: &self.locks,
                 lock_wait_secs: 5,
-                up_wait_secs: Some(30),
+                check: UpCheck::Wait(30),
                 persist,
                 compose,
             }))
@@ -295,6 +314,19 @@ esac"#;
         let ran = std::fs::read_to_string(bed.tmp.path().join("compose.log")).unwrap();
         assert_eq!(ran.trim(), format!("up in {}", bed.dirs.live));
         assert!(!pwned.exists(), "a metacharacter ran");
+    }
+
+    #[test]
+    fn a_failed_up_is_followed_by_a_look_at_the_containers() {
+        let bed = Bed::new("live");
+        bed.stage("services: {}\n");
+        std::fs::write(Path::new(&bed.dirs.staging).join("fail-up"), "").unwrap();
+        let out = bed.deploy(&[], fake_compose(bed.tmp.path()));
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert!(
+            stdout(&out).ends_with("\x1edeeplo state {\"Service\":\"web\",\"State\":\"running\"}\n\x1edeeplo up 1\n"),
+            "{out:?}"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::compose::{ComposeCommand, ServiceState, parse_ps, project_name};
-use super::remote::{self, DeployScript, LockFiles, RemoteDirs};
+use super::remote::{self, DeployScript, LockFiles, RemoteDirs, UpCheck};
 use super::{Step, StepFailure, StepRunner, health, script};
 use crate::config::{Host, Project, Repo};
 use crate::model::CommitId;
@@ -260,10 +260,11 @@ impl From<StepFailure> for Missing {
 
 /// What `up` left for the health gate.
 enum UpOutcome {
-    /// `up --wait` saw every service running, or healthy where it has a healthcheck.
-    Waited,
-    /// Containers to keep watching: Compose v1 (no `--wait`), or a `--wait` that a one-shot
-    /// service's exit ended early.
+    /// `up --wait` saw every service running (healthy where it has a healthcheck), or
+    /// stopped at a one-shot service that completed while the others were up.
+    Healthy,
+    /// Containers to keep watching: healthchecks still starting after a `--wait` that a
+    /// one-shot service ended early, or Compose v1.
     Watch { services: Vec<String>, states: Vec<ServiceState> },
 }
 
@@ -284,12 +285,11 @@ async fn up_to_up(
     let project = target.compose_project();
     let files = target.compose_files();
     let persist: Vec<String> = target.project.persist_files.iter().map(|f| f.as_str().to_owned()).collect();
-    let policy = target.project.health;
     let cmd = remote::deploy_script(&DeployScript {
         dirs: &dirs,
         locks: &locks,
         lock_wait_secs: session.lock_wait.as_secs(),
-        up_wait_secs: compose.v2.then(|| policy.timeout.as_secs().max(1)),
+        check: up_check(&compose, target),
         persist: &persist,
         compose: compose.words_in_dir(&project, &files),
     });
@@ -359,28 +359,32 @@ async fn up_to_up(
                     let states = ps(transport, &compose, &project, &dirs.live, &files).await?;
                     return Ok(UpOutcome::Watch { services, states });
                 }
+                let states = parse_ps(&marked.values_of("state").join("\n"))
+                    .map_err(|e| Error::new(ErrorKind::Deploy, "compose ps", e))?;
                 if marked.ok() {
-                    return Ok(UpOutcome::Waited);
+                    return Ok(UpOutcome::Healthy);
                 }
-                // `up --wait` also fails when a one-shot service exits 0, which is not a failure:
-                // look at what it left before deciding.
-                let states = ps(transport, &compose, &project, &dirs.live, &files).await?;
-                match health::after_failed_wait(&services, &states) {
-                    Ok(()) => {
-                        log.line("compose up --wait stopped at a service that completed; watching the others");
-                        Ok(UpOutcome::Watch { services, states })
+                // `up --wait` also fails when a one-shot service exits 0, which is not a
+                // failure: what it left decides, when a completed container explains it.
+                let explained = states.iter().any(ServiceState::completed);
+                match health::first_look(&services, &states) {
+                    _ if !explained => Err(script_error("compose up", "compose up failed", &marked)),
+                    Ok(true) => Ok(UpOutcome::Healthy),
+                    Ok(false) => Ok(UpOutcome::Watch { services, states }),
+                    Err(problem) => {
+                        Err(Error::new(ErrorKind::Deploy, "compose up", format!("{problem}: {}", marked.tail_text())))
                     }
-                    Err(problem) => Err(Error::new(
-                        ErrorKind::Deploy,
-                        "compose up",
-                        format!("compose up failed: {problem}: {}", marked.tail_text()),
-                    )),
                 }
             })
             .await?;
         Ok(up)
     };
     script::alongside(steps, script).await
+}
+
+/// Compose v2 waits with `up --wait`, bounded by the health timeout; v1 cannot.
+fn up_check(compose: &ComposeCommand, target: Target<'_>) -> UpCheck {
+    if compose.v2 { UpCheck::Wait(target.project.health.timeout.as_secs()) } else { UpCheck::None }
 }
 
 fn script_error(what: &'static str, sentence: &str, marked: &script::Marked) -> Error {
@@ -405,8 +409,8 @@ async fn health_step(
     let compose = session.compose.clone().unwrap_or_else(ComposeCommand::v2);
     run.run(Step::Health, async {
         match up {
-            UpOutcome::Waited => {
-                log.line("every service is running, or healthy where it has a healthcheck (compose up --wait)");
+            UpOutcome::Healthy => {
+                log.line("every service is running (healthy where it has a healthcheck) or has completed (compose up --wait)");
                 match url.as_deref() {
                     Some(url) => health::http_gate(transport, url, &policy, log).await,
                     None => Ok(()),
