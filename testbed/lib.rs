@@ -8,6 +8,7 @@
 
 pub mod daemon;
 pub mod docker;
+pub mod engines;
 mod git;
 pub mod scenario;
 mod sshd;
