@@ -64,7 +64,9 @@ impl LockFiles {
 /// Takes the project's deploy lock (waiting up to `wait_secs`, then failing with who holds
 /// it), waits for any compose operation still running on the project, repairs a swap that a
 /// crash left half-done, empties staging, prints the `locked` marker, and then holds the lock
-/// until its standard input closes: when the deploy is done, or when its connection is gone.
+/// until its standard input ends: when the deploy is done, or when its connection is gone. A
+/// `cleanup` line first (the deploy succeeded) removes `.old` before the lock is let go,
+/// which saves the cleanup its own command.
 pub fn hold_lock(dirs: &RemoteDirs, locks: &LockFiles, wait_secs: u64, owner: &str) -> RemoteCommand {
     const SCRIPT: &str = r#"command -v flock >/dev/null 2>&1 || { echo "flock (util-linux) is not installed on this host: deeplo needs it to keep deploys of a project apart" >&2; exit 127; }
 who() {
@@ -92,7 +94,10 @@ exec 8>&-
 if [ ! -e "$live" ] && [ -d "$old" ]; then mv -- "$old" "$live" || exit 1; echo "repaired $live: restored it from $old left by an interrupted deploy"; fi
 rm -rf -- "$staging" && mkdir -p -- "$staging" || exit 1
 printf '\036deeplo locked 0\n'
-exec cat >/dev/null"#;
+IFS= read -r verdict || verdict=
+if [ "$verdict" = cleanup ]; then
+  if rm -rf -- "$old"; then printf '\036deeplo cleanup 0\n'; else printf '\036deeplo cleanup 1\n'; exit 1; fi
+fi"#;
     RemoteCommand::script(
         SCRIPT,
         [
@@ -378,6 +383,29 @@ esac"#;
         assert!(!Path::new(&bed.dirs.old).exists());
         assert!(Path::new(&bed.dirs.staging).is_dir());
         assert_eq!(std::fs::read_to_string(&bed.locks.deploy).unwrap(), "deeplo run 1-test\n");
+    }
+
+    #[test]
+    fn the_holder_removes_old_when_told_the_deploy_succeeded() {
+        use std::io::Write;
+        let bed = Bed::new("live");
+        std::fs::create_dir_all(&bed.dirs.live).unwrap();
+        for verdict in ["", "cleanup\n"] {
+            std::fs::create_dir_all(&bed.dirs.old).unwrap();
+            let mut child = Command::new("sh")
+                .arg("-c")
+                .arg(hold_lock(&bed.dirs, &bed.locks, 5, "deeplo run 1-test").to_shell())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            child.stdin.take().unwrap().write_all(verdict.as_bytes()).unwrap();
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{out:?}");
+            let cleaned = !verdict.is_empty();
+            assert_eq!(stdout(&out).ends_with("\x1edeeplo cleanup 0\n"), cleaned, "{out:?}");
+            assert_eq!(Path::new(&bed.dirs.old).exists(), !cleaned);
+        }
     }
 
     #[test]

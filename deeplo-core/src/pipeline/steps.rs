@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::io::AsyncWriteExt;
+
 use super::compose::{ComposeCommand, ServiceState, parse_ps, project_name};
 use super::remote::{self, DeployScript, LockFiles, RemoteDirs, UpCheck};
 use super::{Step, StepFailure, StepRunner, health, script};
@@ -163,7 +165,7 @@ async fn locked(
     let dirs = target.dirs();
     let locks = LockFiles::new(&dirs.live);
     let hold = remote::hold_lock(&dirs, &locks, session.lock_wait.as_secs(), &session.owner);
-    let (release, mut held) = tokio::io::duplex(8);
+    let (release, mut held) = tokio::io::duplex(64);
     let (holder_sink, mut holder) = script::channel(log);
     let holding = holder_sink.drive(transport.run_with_input(&hold, &mut held, &holder_sink));
 
@@ -177,68 +179,80 @@ async fn locked(
         }
     };
 
+    let mut release = Some(release);
     let steps = async {
-        run.run(Step::Stage, async {
-            holder.expect("locked").await.map_err(|e| {
-                Error::new(
-                    ErrorKind::Deploy,
-                    "lock",
-                    format!("cannot take the project's lock on the host: {}", e.message()),
-                )
-            })?;
-            transport.write_bundle(&dirs.staging, bundle).await
-        })
-        .await?;
-        if let Some(task) = detecting.as_mut() {
-            let found = run
-                .run(Step::Preflight, async {
-                    let compose = task.join().await??;
-                    log.line(format!("compose command: {}", compose.words.join(" ")));
-                    Ok(compose)
-                })
-                .await;
-            match found {
-                Ok(compose) => session.compose = Some(compose),
-                Err(failure) => {
+        let result = async {
+            run.run(Step::Stage, async {
+                holder.expect("locked").await.map_err(|e| {
+                    Error::new(
+                        ErrorKind::Deploy,
+                        "lock",
+                        format!("cannot take the project's lock on the host: {}", e.message()),
+                    )
+                })?;
+                transport.write_bundle(&dirs.staging, bundle).await
+            })
+            .await?;
+            if let Some(task) = detecting.as_mut() {
+                let found = run
+                    .run(Step::Preflight, async {
+                        let compose = task.join().await??;
+                        log.line(format!("compose command: {}", compose.words.join(" ")));
+                        Ok(compose)
+                    })
+                    .await;
+                match found {
+                    Ok(compose) => session.compose = Some(compose),
+                    Err(failure) => {
+                        let _ = transport.run(&remote::remove_dir(&dirs.staging), &Discard).await;
+                        return Err(failure);
+                    }
+                }
+                // Folded into preflight: the record shows one preflight step, the one below.
+                run.record.steps.pop();
+            }
+            let mut outcome = up_to_up(run, session, target, transport).await;
+            if matches!(&outcome, Err(Missing::Compose(_))) {
+                let gone = session.compose.take().map(|c| c.words.join(" ")).unwrap_or_default();
+                log.line(format!("the compose command `{gone}` no longer runs on this host; looking for it again"));
+                session.remembered = false;
+                outcome = match detect_compose(transport, target.host).await {
+                    Ok(compose) => {
+                        log.line(format!("compose command: {}", compose.words.join(" ")));
+                        session.compose = Some(compose);
+                        up_to_up(run, session, target, transport).await
+                    }
+                    Err(error) => Err(Missing::Failed(StepFailure { step: Step::Preflight, error })),
+                };
+            }
+            let up = match outcome {
+                Ok(up) => up,
+                Err(Missing::Failed(failure)) => return Err(failure),
+                Err(Missing::Compose(failure)) => {
                     let _ = transport.run(&remote::remove_dir(&dirs.staging), &Discard).await;
                     return Err(failure);
                 }
-            }
-            // Folded into preflight: the record shows one preflight step, the one below.
-            run.record.steps.pop();
-        }
-        let mut outcome = up_to_up(run, session, target, transport).await;
-        if matches!(&outcome, Err(Missing::Compose(_))) {
-            let gone = session.compose.take().map(|c| c.words.join(" ")).unwrap_or_default();
-            log.line(format!("the compose command `{gone}` no longer runs on this host; looking for it again"));
-            session.remembered = false;
-            outcome = match detect_compose(transport, target.host).await {
-                Ok(compose) => {
-                    log.line(format!("compose command: {}", compose.words.join(" ")));
-                    session.compose = Some(compose);
-                    up_to_up(run, session, target, transport).await
-                }
-                Err(error) => Err(Missing::Failed(StepFailure { step: Step::Preflight, error })),
             };
+            health_step(run, session, target, transport, up).await?;
+            // The holder removes `.old`, then lets the lock go.
+            run.run(Step::Cleanup, async {
+                let mut input = release
+                    .take()
+                    .ok_or_else(|| Error::new(ErrorKind::Deploy, "cleanup", "the lock is already released"))?;
+                input.write_all(b"cleanup\n").await.map_err(|e| Error::io("cleanup", &dirs.old, e))?;
+                drop(input);
+                let marked = holder.expect("cleanup").await?;
+                if marked.ok() {
+                    Ok(())
+                } else {
+                    Err(script_error("cleanup", "cannot remove the old directory", &marked))
+                }
+            })
+            .await?;
+            Ok(())
         }
-        let up = match outcome {
-            Ok(up) => up,
-            Err(Missing::Failed(failure)) => return Err(failure),
-            Err(Missing::Compose(failure)) => {
-                let _ = transport.run(&remote::remove_dir(&dirs.staging), &Discard).await;
-                return Err(failure);
-            }
-        };
-        health_step(run, session, target, transport, up).await?;
-        run.run(Step::Cleanup, async {
-            checked(transport, &remote::remove_dir(&dirs.old), log, "remove old directory").await.map(|_| ())
-        })
-        .await?;
-        Ok(())
-    };
-    let steps = async move {
-        let result = steps.await;
-        drop(release);
+        .await;
+        drop(release.take());
         result
     };
     let (result, ()) = tokio::join!(steps, holding);
