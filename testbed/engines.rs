@@ -3,8 +3,8 @@
 //! servers do, instead of all sharing the local engine's containers, networks and ports.
 //!
 //! Each engine is a `dockerd` with its own socket, data root, exec root, pid file and
-//! supervised containerd, its own bridge `deeplo-br<index>` (10.199.<index>.1/24), its own
-//! address pool for compose networks (10.<200+index>.0.0/16) and no iptables rules, so it
+//! supervised containerd, its own bridge `deeplo-br<index>` (`10.199.<index>.1/24`), its own
+//! address pool for compose networks (`10.<200+index>.0.0/16`) and no iptables rules, so it
 //! never touches the local engine's `docker0` or rules. Its config file is
 //! `/etc/docker/daemon.json` minus the keys set by flags here (the storage driver and log
 //! settings a machine needs are kept). Needs root. On drop its containers and networks are

@@ -2,7 +2,7 @@
 //!
 //! The pipeline is data: [`Step::ALL`] lists the steps in order with their names, so logs,
 //! progress bars, per-step timings and the API all show the same stages. Each step is a
-//! small function over a [`Transport`]; [`StepRunner`] times it, records it in the
+//! small function over a [`Transport`](crate::Transport); `StepRunner` times it, records it in the
 //! deployment record, logs it and stops it when the job is cancelled.
 //!
 //! Invariants: nothing on the host is touched before preflight passes, except repairing a

@@ -182,34 +182,34 @@ async fn locked(
     let mut release = Some(release);
     let steps = async {
         let result = async {
-            run.run(Step::Stage, async {
-                holder.expect("locked").await.map_err(|e| {
-                    Error::new(
-                        ErrorKind::Deploy,
-                        "lock",
-                        format!("cannot take the project's lock on the host: {}", e.message()),
-                    )
-                })?;
-                transport.write_bundle(&dirs.staging, bundle).await
-            })
-            .await?;
-            if let Some(task) = detecting.as_mut() {
-                let found = run
-                    .run(Step::Preflight, async {
-                        let compose = task.join().await??;
-                        log.line(format!("compose command: {}", compose.words.join(" ")));
-                        Ok(compose)
-                    })
-                    .await;
-                match found {
-                    Ok(compose) => session.compose = Some(compose),
-                    Err(failure) => {
-                        let _ = transport.run(&remote::remove_dir(&dirs.staging), &Discard).await;
-                        return Err(failure);
+            // Stage also waits for the compose command being found alongside it; a failure
+            // to find one is preflight's, recorded as such.
+            let detected = run
+                .run(Step::Stage, async {
+                    holder.expect("locked").await.map_err(|e| {
+                        Error::new(
+                            ErrorKind::Deploy,
+                            "lock",
+                            format!("cannot take the project's lock on the host: {}", e.message()),
+                        )
+                    })?;
+                    transport.write_bundle(&dirs.staging, bundle).await?;
+                    match detecting.as_mut() {
+                        Some(task) => Ok(Some(task.join().await?)),
+                        None => Ok(None),
                     }
+                })
+                .await?;
+            match detected {
+                None => {}
+                Some(Ok(compose)) => {
+                    log.line(format!("compose command: {}", compose.words.join(" ")));
+                    session.compose = Some(compose);
                 }
-                // Folded into preflight: the record shows one preflight step, the one below.
-                run.record.steps.pop();
+                Some(Err(error)) => {
+                    let _ = transport.run(&remote::remove_dir(&dirs.staging), &Discard).await;
+                    return Err(run.run(Step::Preflight, async { Err::<(), _>(error) }).await.unwrap_err());
+                }
             }
             let mut outcome = up_to_up(run, session, target, transport).await;
             if matches!(&outcome, Err(Missing::Compose(_))) {
@@ -329,6 +329,7 @@ async fn up_to_up(
             })
             .await?;
         }
+        let mut missing = false;
         let preflight = run
             .run(Step::Preflight, async {
                 let marked = events.expect("preflight").await?;
@@ -338,11 +339,14 @@ async fn up_to_up(
                         log.line(format!("services: {}", services.join(", ")));
                         Ok(services)
                     }
-                    "missing" => Err(Error::new(
-                        ErrorKind::Deploy,
-                        "preflight",
-                        format!("the compose command `{}` does not run on this host", compose.words.join(" ")),
-                    )),
+                    "missing" => {
+                        missing = true;
+                        Err(Error::new(
+                            ErrorKind::Deploy,
+                            "preflight",
+                            format!("the compose command `{}` does not run on this host", compose.words.join(" ")),
+                        ))
+                    }
                     _ => Err(script_error(
                         "preflight",
                         "compose config failed, nothing was changed on the host",
@@ -353,7 +357,7 @@ async fn up_to_up(
             .await;
         let services = match preflight {
             Ok(services) => services,
-            Err(failure) if remembered && failure.error.message().contains("does not run on this host") => {
+            Err(failure) if remembered && missing => {
                 return Err(Missing::Compose(failure));
             }
             Err(failure) => return Err(failure.into()),
