@@ -58,6 +58,19 @@ pub enum Command {
     Probe,
     /// Run unattended: poll, take GitHub webhooks, serve the admin API, reload on change
     Daemon,
+    /// Whether the daemon runs and answers: its service (when installed), socket, version, uptime
+    Health,
+    /// The daemon's env file (its DEEPLO_* settings): print its path, edit it, check it
+    #[command(subcommand, long_about = ENV_ABOUT)]
+    Env(EnvCommand),
+    /// Manage the deeplo systemd service (wraps systemctl and journalctl)
+    #[command(subcommand)]
+    Service(ServiceCommand),
+    /// Remove the native install: service, binary, completions (config, data and user with --purge)
+    Uninstall(UninstallArgs),
+    /// Replace the installed binary with a built one, and restart the service on it
+    #[command(disable_version_flag = true)]
+    Update(UpdateArgs),
     /// Print the version
     Version,
     /// Print a shell completion script
@@ -73,6 +86,8 @@ pub enum ConfigCommand {
     Check,
     /// Print the path of the config file in use
     Path,
+    /// Open the config file in $VISUAL or $EDITOR (sudoedit when not writable), then check it
+    Edit,
     /// Ask the running daemon to re-read and apply the config file
     Reload,
 }
@@ -137,4 +152,87 @@ pub enum DeploysCommand {
     },
     /// What compose reports on every host (PROJECT HOST SERVICE STATE STATUS)
     Containers,
+}
+
+const ENV_ABOUT: &str = "The daemon's env file: /etc/deeplo/deeplo.env, or the file DEEPLO_ENV_FILE names. \
+It holds the daemon's own DEEPLO_* settings (data dir, SSH key, ports, GitHub secrets), one KEY=VALUE a line, \
+read by every deeplo command and by the daemon at start. These verbs are about that file only: \
+the environment of a deployed project is its own, in its repository's .env or on the host.";
+
+#[derive(Debug, Subcommand)]
+pub enum EnvCommand {
+    /// Print the path of the env file
+    Path,
+    /// Open the env file in $VISUAL or $EDITOR (sudoedit when not writable), then check it
+    Edit,
+    /// Validate every DEEPLO_* value as the daemon does at start, and that the files it names
+    /// are readable by the service user
+    Check {
+        /// The user the daemon runs as, who must be able to read the key and secret files
+        #[arg(long, value_name = "USER", default_value = "deeplo")]
+        service_user: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Show the service's status (systemctl status)
+    Status,
+    /// Start the service
+    Start,
+    /// Stop the service (running deploys get DEEPLO_SHUTDOWN_GRACE to finish)
+    Stop,
+    /// Restart the service
+    Restart,
+    /// Start the service at boot
+    Enable {
+        /// Also start it now
+        #[arg(long)]
+        now: bool,
+    },
+    /// Do not start the service at boot
+    Disable,
+    /// Show the service's log (journalctl)
+    Logs {
+        /// Keep printing new lines as they come
+        #[arg(short, long)]
+        follow: bool,
+        /// How many recent lines to show first
+        #[arg(short = 'n', long, default_value_t = 50)]
+        lines: u32,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct UninstallArgs {
+    /// Also remove the config, data, keys and the deeplo user and group, without asking
+    #[arg(long)]
+    pub purge: bool,
+    /// The install's root directory, for an install laid out under another root (an image)
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// A built deeplo binary to install in place of the current one
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+    /// A release to download: not available on this build (pass --from)
+    #[arg(long, value_name = "VERSION")]
+    pub version: Option<String>,
+    /// Install even when the file is the binary already installed
+    #[arg(long)]
+    pub force: bool,
+    /// The install's root directory, for an install laid out under another root (an image)
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
 }

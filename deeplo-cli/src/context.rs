@@ -66,9 +66,14 @@ impl Context {
 /// The process environment plus the env file's keys that it lacks.
 pub fn environment() -> anyhow::Result<EnvMap> {
     let mut env = EnvMap::from_process();
-    let file = env.get("DEEPLO_ENV_FILE").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(DEFAULT_ENV_FILE));
+    let file = env_file(&env);
     merge_env_file(&mut env, &file)?;
     Ok(env)
+}
+
+/// The env file: `DEEPLO_ENV_FILE`, else `/etc/deeplo/deeplo.env`.
+pub fn env_file(process_env: &EnvMap) -> PathBuf {
+    process_env.non_empty("DEEPLO_ENV_FILE").map_or_else(|| PathBuf::from(DEFAULT_ENV_FILE), PathBuf::from)
 }
 
 fn merge_env_file(env: &mut EnvMap, file: &Path) -> anyhow::Result<()> {

@@ -50,6 +50,14 @@ fn polling_deploys_each_new_head_once() {
     assert_eq!(runs[0]["trigger"], "poll");
     assert_eq!(runs[1]["trigger"], "reconcile", "the first poll at start-up deploys what never was");
 
+    // `health` finds it answering, with its version.
+    let health = d.cli(&["health"]);
+    let said = String::from_utf8_lossy(&health.stdout);
+    assert!(health.status.success(), "{said}{}", String::from_utf8_lossy(&health.stderr));
+    assert!(said.contains("Daemon:   reachable"), "{said}");
+    assert!(said.contains(&format!("Version:  {}", env!("CARGO_PKG_VERSION"))), "{said}");
+    assert!(said.contains("Uptime:   "), "{said}");
+
     // The verbs go through the daemon, which owns the data directory.
     let state = json(d.cli(&["deploys", "state", "-o", "json"]));
     assert_eq!(state[0]["commit"], v2.as_str());

@@ -1,4 +1,4 @@
-//! `deeplo config check`.
+//! `deeplo config check`, `config edit` and `config reload`.
 
 use std::process::ExitCode;
 
@@ -6,6 +6,7 @@ use deeplo_core::config::{self, Diagnostic, Severity};
 use serde::Serialize;
 
 use crate::context::Context;
+use crate::native::{editor, prompt};
 use crate::output;
 
 #[derive(Serialize)]
@@ -30,6 +31,39 @@ struct Item<'a> {
 
 /// Prints each error and warning with its path, then the verdict; exit 1 when invalid.
 pub fn check(ctx: &Context) -> anyhow::Result<ExitCode> {
+    let valid = report(ctx)?;
+    Ok(if valid { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `config edit`: opens the file, then runs `config check`; offers to reopen it while it is
+/// invalid.
+pub fn edit(ctx: &Context) -> anyhow::Result<ExitCode> {
+    let path = &ctx.config_path;
+    if !path.exists() {
+        anyhow::bail!("config file not found: {}\n  set DEEPLO_CONFIG_FILE or create the file", path.display());
+    }
+    let editor = editor::choose(path);
+    loop {
+        println!("Opening {} with {editor}...", path.display());
+        editor::open(path, &editor)?;
+        if report(ctx)? {
+            println!();
+            println!("Edited {}", path.display());
+            println!();
+            println!("Next steps:");
+            println!("  deeplo config reload     apply the changes without restarting the daemon");
+            println!("  deeplo service restart   or restart the service");
+            return Ok(ExitCode::SUCCESS);
+        }
+        if !prompt::yes_no(&format!("{} is invalid. Reopen it?", path.display()), true) {
+            println!("Left {} invalid: a reload keeps the running config, a start refuses it.", path.display());
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+}
+
+/// Prints the check's findings and verdict; `true` when the config is valid.
+fn report(ctx: &Context) -> anyhow::Result<bool> {
     let path = ctx.config_path.display().to_string();
     let (diagnostics, counts): (Vec<Diagnostic>, Option<(usize, usize, usize)>) =
         match config::load(&ctx.config_path, &ctx.env) {
@@ -74,7 +108,7 @@ pub fn check(ctx: &Context) -> anyhow::Result<ExitCode> {
             _ => println!("Config INVALID: {} error(s) in {path}", errors.len()),
         }
     }
-    Ok(if valid { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(valid)
 }
 
 /// `deeplo config reload`: asks the running daemon to re-read its config file.

@@ -3,13 +3,18 @@
 mod config;
 mod deploy;
 mod deploys;
+mod env;
+mod health;
 mod hosts;
 mod plan;
 mod remote;
+mod service;
+mod uninstall;
+mod update;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, ConfigCommand, DeploysCommand};
+use crate::cli::{Cli, Command, ConfigCommand, DeploysCommand, EnvCommand};
 use crate::context::Context;
 
 /// Runs one parsed command line.
@@ -25,6 +30,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Check) => config::check(&Context::new(&cli.global)?),
+        Command::Config(ConfigCommand::Edit) => config::edit(&Context::new(&cli.global)?),
         Command::Config(ConfigCommand::Reload) => config::reload(&Context::new(&cli.global)?).await,
         Command::Daemon => crate::daemon::run(&Context::new(&cli.global)?).await,
         Command::Config(ConfigCommand::Path) => {
@@ -53,5 +59,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Refresh => hosts::containers(&Context::new(&cli.global)?, true).await,
         Command::Probe => hosts::probe(&Context::new(&cli.global)?).await,
+        Command::Health => health::run(&Context::new(&cli.global)?).await,
+        Command::Env(EnvCommand::Path) => {
+            println!("{}", env::path().display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Env(EnvCommand::Edit) => env::edit(crate::native::SERVICE),
+        Command::Env(EnvCommand::Check { service_user }) => {
+            env::check(cli.global.format == crate::cli::Format::Json, &service_user)
+        }
+        Command::Service(cmd) => service::run(&cmd),
+        Command::Uninstall(args) => uninstall::run(&args),
+        Command::Update(args) => update::run(&Context::new(&cli.global)?, &args).await,
     }
 }

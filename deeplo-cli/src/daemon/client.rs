@@ -28,27 +28,11 @@ pub fn bind_socket(path: &Path, group: Option<&str>) -> anyhow::Result<UnixListe
         UnixListener::bind(path).with_context(|| format!("cannot bind {} (DEEPLO_UNIX_SOCKET)", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
     if let Some(group) = group {
-        let gid = group_id(group)?;
+        let gid = crate::native::accounts::group_id(group)?;
         std::os::unix::fs::chown(path, None, Some(gid))
             .with_context(|| format!("cannot give {} to group {group} (DEEPLO_ADMIN_GROUP)", path.display()))?;
     }
     Ok(listener)
-}
-
-/// The id of a group, by name or number, from `/etc/group`.
-fn group_id(group: &str) -> anyhow::Result<u32> {
-    if let Ok(gid) = group.parse() {
-        return Ok(gid);
-    }
-    let text = std::fs::read_to_string("/etc/group").context("cannot read /etc/group")?;
-    text.lines()
-        .filter_map(|line| {
-            let mut fields = line.split(':');
-            Some((fields.next()?, fields.nth(1)?))
-        })
-        .find(|(name, _)| *name == group)
-        .and_then(|(_, gid)| gid.parse().ok())
-        .with_context(|| format!("DEEPLO_ADMIN_GROUP: no group named \"{group}\" in /etc/group"))
 }
 
 /// A connection to a running daemon's admin socket.
