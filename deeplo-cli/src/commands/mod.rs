@@ -1,5 +1,6 @@
 //! One module per verb.
 
+mod authorize;
 mod config;
 mod deploy;
 mod deploys;
@@ -53,5 +54,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Refresh => hosts::containers(&Context::new(&cli.global)?, true).await,
         Command::Probe => hosts::probe(&Context::new(&cli.global)?).await,
+        Command::Authorize { hosts } => authorize::run(&Context::new(&cli.global)?, &hosts).await,
     }
 }
