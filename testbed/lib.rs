@@ -1,10 +1,11 @@
 //! The test bed: real programs for deeplo's scenario tests, benchmarks, examples and demo.
 //!
 //! Nothing here is a fake: [`Sshd`] runs OpenSSH's server on 127.0.0.1 with a generated
-//! host key, [`GitRepo`] drives the `git` command line, and [`docker`] builds images from
-//! the static busybox binary against the local engine. When something the tests need is
-//! missing, the error says how to install or start it (`bash .ci/install-deps`), so a
-//! test that needs Docker never silently passes without it.
+//! host key, [`GitRepo`] drives the `git` command line, [`docker`] builds images from the
+//! static busybox binary against the local engine, and [`UnixUser`] is a real account for
+//! password logins. When something the tests need is missing, the error says how to
+//! install or start it (`bash .ci/install-deps`), so a test that needs Docker never
+//! silently passes without it.
 
 pub mod daemon;
 pub mod docker;
@@ -12,9 +13,11 @@ pub mod engines;
 mod git;
 pub mod scenario;
 mod sshd;
+mod users;
 
 pub use git::GitRepo;
 pub use sshd::{Sshd, SshdOptions, free_port};
+pub use users::UnixUser;
 
 /// Runs a command and returns its stdout, failing with its stderr when it exits non-zero.
 pub fn run(cmd: &mut std::process::Command) -> anyhow::Result<String> {

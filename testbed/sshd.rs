@@ -20,11 +20,23 @@ pub struct SshdOptions {
     pub set_env: Vec<(String, String)>,
     /// Extra public keys to authorize besides the generated client key.
     pub authorized_keys: Vec<String>,
+    /// Take passwords (checked against /etc/shadow: the server runs with `UsePAM no`).
+    pub password_authentication: bool,
+    /// Also read each user's own `~/.ssh/authorized_keys`, as a stock sshd does, before the
+    /// server's generated file (which stays: the client key gets in as before).
+    pub user_authorized_keys: bool,
 }
 
 impl Default for SshdOptions {
     fn default() -> Self {
-        Self { port: None, host_key_type: "ed25519".into(), set_env: Vec::new(), authorized_keys: Vec::new() }
+        Self {
+            port: None,
+            host_key_type: "ed25519".into(),
+            set_env: Vec::new(),
+            authorized_keys: Vec::new(),
+            password_authentication: false,
+            user_authorized_keys: false,
+        }
     }
 }
 
@@ -42,6 +54,7 @@ impl Sshd {
         Self::start_with(SshdOptions::default())
     }
 
+    /// Starts a server with `options`.
     pub fn start_with(options: SshdOptions) -> anyhow::Result<Self> {
         let sshd = sshd_binary()?;
         std::fs::create_dir_all("/run/sshd").context("create /run/sshd (privilege separation dir)")?;
@@ -63,15 +76,17 @@ impl Sshd {
             .into_iter()
             .find(|p| Path::new(p).exists())
             .unwrap_or("internal-sftp");
+        let server_keys = d.join("authorized_keys").display().to_string();
         let mut config = format!(
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {pid}\n\
-             AuthorizedKeysFile {ak}\nStrictModes no\nPasswordAuthentication no\n\
+             AuthorizedKeysFile {ak}\nStrictModes no\nPasswordAuthentication {password}\n\
              KbdInteractiveAuthentication no\nUsePAM no\nPermitRootLogin prohibit-password\n\
              Subsystem sftp {sftp}\nLogLevel VERBOSE\nMaxSessions 100\nMaxStartups 100:30:200\n\
              PerSourcePenalties no\n",
             hk = d.join("host_key").display(),
             pid = d.join("sshd.pid").display(),
-            ak = d.join("authorized_keys").display(),
+            ak = if options.user_authorized_keys { format!(".ssh/authorized_keys {server_keys}") } else { server_keys },
+            password = if options.password_authentication { "yes" } else { "no" },
         );
         if !options.set_env.is_empty() {
             let env: Vec<String> = options.set_env.iter().map(|(k, v)| format!("{k}={v}")).collect();

@@ -56,6 +56,12 @@ pub enum Command {
     Refresh,
     /// Check that every host is reachable and has docker and compose
     Probe,
+    /// Install the deploy key's public half into authorized_keys on each host
+    Authorize {
+        /// Hosts by name (`hosts[].name`) [default: every configured host]
+        #[arg(value_name = "HOST")]
+        hosts: Vec<String>,
+    },
     /// Run unattended: poll, take GitHub webhooks, serve the admin API, reload on change
     Daemon,
     /// Whether the daemon runs and answers: its service (when installed), socket, version, uptime

@@ -15,6 +15,12 @@ pub(crate) enum SshError {
     Connect { addr: String, source: russh::Error },
     #[error("{user}@{addr} refused every key offered ({tried})")]
     AuthRefused { user: String, addr: String, tried: String },
+    #[error("{refused}, and it does not take passwords (it offers: {offered})")]
+    NoPassword { refused: String, offered: String },
+    #[error("{user}@{addr} refused the password ({attempt} attempt(s))")]
+    PasswordRefused { user: String, addr: String, attempt: u32 },
+    #[error("{user}@{addr} accepted the password but asks for more ({methods}), which deeplo does not support")]
+    MoreAuthRequired { user: String, addr: String, methods: String },
     #[error("no key to authenticate with: set DEEPLO_SSH_PRIVATE_KEY_FILE or run an ssh-agent (SSH_AUTH_SOCK)")]
     NoCredentials,
     #[error("{what}: {source}")]
@@ -32,7 +38,10 @@ impl SshError {
         let kind = match &self {
             Self::Key { .. } | Self::Passphrase { .. } | Self::NoCredentials => ErrorKind::Config,
             Self::ConnectTimeout { .. } | Self::Connect { .. } | Self::Protocol { .. } => ErrorKind::Unreachable,
-            Self::AuthRefused { .. } => ErrorKind::Auth,
+            Self::AuthRefused { .. }
+            | Self::NoPassword { .. }
+            | Self::PasswordRefused { .. }
+            | Self::MoreAuthRequired { .. } => ErrorKind::Auth,
             Self::Sftp { .. } | Self::Extract { .. } | Self::Pack(_) => ErrorKind::Io,
         };
         let message = self.to_string();

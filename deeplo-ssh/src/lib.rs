@@ -2,6 +2,8 @@
 //! verified against known_hosts (accept-new or strict; a changed key is always refused) and
 //! authenticated with a key file or ssh-agent; [`SshTransport`] runs each command on its own
 //! channel and uploads a bundle as one `tar` stream (over SFTP on hosts without `tar`).
+//! [`SshConnector::connect_with_password`] falls back to passwords from a caller's
+//! [`PasswordPrompt`], to install the key on a host that does not take it yet.
 //!
 //! ```no_run
 //! use deeplo_core::known_hosts::{HostKeyPolicy, KnownHosts};
@@ -18,10 +20,12 @@ mod config;
 mod connector;
 mod error;
 mod host_key;
+mod password;
 mod tar_stream;
 mod transport;
 mod upload;
 
 pub use config::SshOptions;
 pub use connector::SshConnector;
+pub use password::{AuthMethod, PASSWORD_ATTEMPTS, PasswordPrompt, PasswordRequest};
 pub use transport::SshTransport;

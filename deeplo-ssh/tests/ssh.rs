@@ -11,9 +11,11 @@ use deeplo_core::known_hosts::{HostKeyPolicy, KnownHosts};
 use deeplo_core::model::{CommitId, HostName};
 use deeplo_core::path::RelPath;
 use deeplo_core::transport::{Discard, OutputStream};
-use deeplo_core::{Bundle, BundleEntry, Connector, EntryKind, ErrorKind, ExitStatus, OutputSink, RemoteCommand};
-use deeplo_ssh::{SshConnector, SshOptions};
-use deeplo_testbed::{Sshd, SshdOptions, run};
+use deeplo_core::{
+    Bundle, BundleEntry, Connector, EntryKind, ErrorKind, ExitStatus, OutputSink, RemoteCommand, Secret, Transport,
+};
+use deeplo_ssh::{AuthMethod, PasswordPrompt, PasswordRequest, SshConnector, SshOptions};
+use deeplo_testbed::{Sshd, SshdOptions, UnixUser, run};
 
 fn host(sshd_port: u16, user: &str) -> Host {
     Host {
@@ -242,4 +244,109 @@ async fn a_closed_port_is_unreachable_and_named() {
     assert_eq!(err.kind(), ErrorKind::Unreachable, "{err}");
     assert!(err.is_temporary());
     assert!(err.to_string().contains("test-host") && err.to_string().contains(&port.to_string()), "{err}");
+}
+
+/// Answers password prompts from a list and remembers what it was asked.
+#[derive(Default)]
+struct Answers {
+    passwords: Mutex<Vec<String>>,
+    asked: Mutex<Vec<PasswordRequest>>,
+}
+
+impl Answers {
+    fn new(passwords: &[&str]) -> Self {
+        Self { passwords: Mutex::new(passwords.iter().rev().map(|p| p.to_string()).collect()), ..Default::default() }
+    }
+
+    fn attempts(&self) -> Vec<u32> {
+        self.asked.lock().unwrap().iter().map(|r| r.attempt).collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl PasswordPrompt for Answers {
+    async fn password(&self, request: &PasswordRequest) -> deeplo_core::Result<Secret> {
+        self.asked.lock().unwrap().push(request.clone());
+        match self.passwords.lock().unwrap().pop() {
+            Some(p) => Ok(Secret::new(p)),
+            None => Err(deeplo_core::Error::new(ErrorKind::Auth, "ask for the password", "nobody to ask")),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refused_key_falls_back_to_passwords() {
+    let user = UnixUser::create(&[]).unwrap();
+    let sshd = Sshd::start_with(SshdOptions {
+        password_authentication: true,
+        user_authorized_keys: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("deploy_key");
+    keygen(&key, "ed25519", "");
+    let c = SshConnector::new(options(&tmp.path().join("kh"), HostKeyPolicy::AcceptNew, Some(key.clone()))).unwrap();
+    let h = host(sshd.port(), user.name());
+
+    // Three wrong passwords, then the connector gives up, as OpenSSH does.
+    let wrong = Answers::new(&["wrong", "wrong", "wrong", "never asked"]);
+    let err = c.connect_with_password(&h, &wrong).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+    assert!(err.to_string().contains("refused the password (3 attempt(s))"), "{err}");
+    assert_eq!(wrong.attempts(), [1, 2, 3]);
+    let asked = wrong.asked.lock().unwrap()[0].clone();
+    assert_eq!((asked.user.as_str(), asked.address.as_str(), asked.port), (user.name(), "127.0.0.1", sshd.port()));
+
+    // A prompt's own error ends the attempts and comes back as it is, with the host.
+    let err = c.connect_with_password(&h, &Answers::new(&[])).await.unwrap_err();
+    assert!(err.to_string().contains("nobody to ask") && err.to_string().contains("test-host"), "{err}");
+
+    // The right one on the second try gets in; the connection works.
+    let right = Answers::new(&["wrong", user.password()]);
+    let (t, method) = c.connect_with_password(&h, &right).await.unwrap();
+    assert_eq!(method, AuthMethod::Password);
+    assert_eq!(right.attempts(), [1, 2]);
+    let out = t.run(&RemoteCommand::new("id").arg("-un"), &Discard).await.unwrap();
+    assert_eq!(out.stdout_str().trim(), user.name());
+    t.close().await.unwrap();
+
+    // The plain connector never asks: the key is refused.
+    let err = c.connect(&h).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+
+    // Once the key is authorized, it is used and nobody is asked.
+    std::fs::create_dir_all(user.home().join(".ssh")).unwrap();
+    std::fs::write(user.authorized_keys(), std::fs::read(format!("{}.pub", key.display())).unwrap()).unwrap();
+    let unused = Answers::new(&[]);
+    let (t, method) = c.connect_with_password(&h, &unused).await.unwrap();
+    assert_eq!(method, AuthMethod::KeyFile);
+    assert!(unused.attempts().is_empty());
+    t.close().await.unwrap();
+    assert_eq!(c.public_key().unwrap().unwrap().split(' ').nth(1), Some(blob_of(&key)).as_deref());
+}
+
+fn blob_of(key: &Path) -> String {
+    let line = std::fs::read_to_string(format!("{}.pub", key.display())).unwrap();
+    line.split_whitespace().nth(1).unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn no_password_is_asked_of_a_host_that_takes_none() {
+    let sshd = Sshd::start().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("unknown_key");
+    keygen(&key, "ed25519", "");
+    let c = SshConnector::new(options(&tmp.path().join("kh"), HostKeyPolicy::AcceptNew, Some(key))).unwrap();
+    let prompt = Answers::new(&["unused"]);
+    let err = c.connect_with_password(&host(sshd.port(), &sshd.user()), &prompt).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+    assert!(err.to_string().contains("does not take passwords (it offers: publickey)"), "{err}");
+    assert!(prompt.attempts().is_empty());
+
+    // The generated client key gets in without a prompt.
+    let c =
+        SshConnector::new(options(&tmp.path().join("kh"), HostKeyPolicy::AcceptNew, Some(sshd.client_key()))).unwrap();
+    let (_, method) = c.connect_with_password(&host(sshd.port(), &sshd.user()), &prompt).await.unwrap();
+    assert_eq!(method, AuthMethod::KeyFile);
 }

@@ -1,5 +1,6 @@
 //! One module per verb.
 
+mod authorize;
 mod config;
 mod deploy;
 mod deploys;
@@ -71,5 +72,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Service(cmd) => service::run(&cmd),
         Command::Uninstall(args) => uninstall::run(&args),
         Command::Update(args) => update::run(&Context::new(&cli.global)?, &args).await,
+        Command::Authorize { hosts } => authorize::run(&Context::new(&cli.global)?, &hosts).await,
     }
 }
