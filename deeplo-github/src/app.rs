@@ -44,7 +44,9 @@ pub struct AppCredentials {
 /// The claims GitHub reads from an App JWT.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppClaims {
+    /// Issued at, in Unix seconds (set a minute in the past, for clock drift).
     pub iat: i64,
+    /// Expiry, in Unix seconds (GitHub accepts at most ten minutes after `iat`).
     pub exp: i64,
     /// The App id (or its client id).
     pub iss: String,

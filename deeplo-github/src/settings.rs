@@ -28,7 +28,11 @@ pub struct GithubSettings {
     pub webhook_secret: Option<Secret>,
     /// How API requests authenticate; `None` means nothing is reported.
     pub tokens: Option<TokenSource>,
+    /// `DEEPLO_GITHUB_ENVIRONMENT`: put before every environment name (`prod` gives
+    /// `prod/site`), without surrounding slashes.
     pub environment_prefix: Option<String>,
+    /// `DEEPLO_GITHUB_ENVIRONMENT_HOST`: one environment per host and project
+    /// (`[prefix/]host/project`) instead of one per project.
     pub environment_host: bool,
     /// Without a trailing slash.
     pub public_url: Option<String>,

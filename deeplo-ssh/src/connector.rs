@@ -42,6 +42,7 @@ impl SshConnector {
         Ok(Self { options, key })
     }
 
+    /// The options it was made with (key file, known_hosts, timeouts).
     pub fn options(&self) -> &SshOptions {
         &self.options
     }

@@ -13,12 +13,16 @@ pub struct NewDeployment {
     /// The commit sha (a branch or tag name would be resolved by GitHub).
     #[serde(rename = "ref")]
     pub git_ref: String,
+    /// The environment the deployment belongs to, as GitHub shows it (`production`,
+    /// `prod/web-1/site`); see [`NotifierOptions`](crate::NotifierOptions) for how deeplo names it.
     pub environment: String,
+    /// A short line shown with the deployment (deeplo writes the project and host).
     pub description: String,
     /// Always `false`: deeplo deploys the commit it was given, never a merge.
     pub auto_merge: bool,
     /// Always empty: GitHub's status checks do not gate a deploy that already happened.
     pub required_contexts: Vec<String>,
+    /// Whether GitHub may treat the environment as short-lived (deeplo's are not).
     pub transient_environment: bool,
     /// Free-form data kept with the deployment (run id, project, host).
     pub payload: serde_json::Value,
@@ -28,18 +32,24 @@ pub struct NewDeployment {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeploymentState {
+    /// The deploy has started.
     InProgress,
+    /// The deploy succeeded and the new commit serves.
     Success,
+    /// The deploy failed (and was rolled back when it could be).
     Failure,
+    /// The deploy could not be carried out (cancelled, interrupted).
     Error,
 }
 
 /// `POST /repos/{owner}/{repo}/deployments/{id}/statuses`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewDeploymentStatus {
+    /// Where the deployment stands.
     pub state: DeploymentState,
     /// At most 140 characters.
     pub description: String,
+    /// A link to the run's log (`DEEPLO_PUBLIC_URL/runs/<id>/logs`), when a public URL is set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_url: Option<String>,
     /// Whether earlier successful deployments to the environment become inactive.
@@ -50,19 +60,26 @@ pub struct NewDeploymentStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CommitState {
+    /// The deploy of this commit is under way.
     Pending,
+    /// The commit was deployed.
     Success,
+    /// The deploy of this commit failed.
     Failure,
+    /// The deploy could not be carried out.
     Error,
 }
 
 /// `POST /repos/{owner}/{repo}/statuses/{sha}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewCommitStatus {
+    /// The outcome shown on the commit.
     pub state: CommitState,
     /// Tells this status apart from other checks: `deeplo/<environment>`.
     pub context: String,
+    /// A short line shown beside the status (at most 140 characters).
     pub description: String,
+    /// Where the status links to: the run's log, when a public URL is set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_url: Option<String>,
 }

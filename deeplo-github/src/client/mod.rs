@@ -64,6 +64,7 @@ impl GithubClientBuilder {
         self
     }
 
+    /// How failed requests are retried ([`RetryPolicy::default`] unless set).
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
@@ -144,6 +145,8 @@ struct AccessToken {
 }
 
 impl GithubClient {
+    /// A builder for a client that authenticates with `tokens`, on `https://api.github.com`,
+    /// with the default retries and a 15 s timeout per request.
     pub fn builder(tokens: TokenSource) -> GithubClientBuilder {
         GithubClientBuilder {
             tokens,
@@ -153,6 +156,7 @@ impl GithubClient {
         }
     }
 
+    /// The API root requests go to, without a trailing slash.
     pub fn api_base(&self) -> &str {
         &self.inner.api_base
     }

@@ -52,10 +52,13 @@ pub struct GithubNotifier {
 }
 
 impl GithubNotifier {
+    /// A notifier that reports through `client`, naming environments and links by `options`.
     pub fn new(client: GithubClient, options: NotifierOptions) -> Self {
         Self { client, options, runs: runs::Runs::default() }
     }
 
+    /// The client it reports with (the daemon also fetches private repositories with its
+    /// tokens).
     pub fn client(&self) -> &GithubClient {
         &self.client
     }

@@ -44,7 +44,7 @@ use deeplo_core::plan::{ChangedPaths, PushEvent};
 
 pub use deliveries::CAPACITY as REMEMBERED_DELIVERIES;
 pub use payload::{MAX_COMMITS, MAX_FILES_PER_COMMIT, PayloadCommit, PayloadError, PayloadRepository, PushPayload};
-pub use signature::sign;
+pub use signature::{sign, verify_signature};
 
 /// The path the router serves.
 pub const WEBHOOK_PATH: &str = "/webhooks/github";
@@ -60,10 +60,14 @@ pub struct GithubPush {
     pub repo: RepoName,
     /// GitHub's `owner/name`, as the payload spells it.
     pub full_name: String,
+    /// The branch pushed to (the name after `refs/heads/`).
     pub branch: String,
     /// The previous head; `None` when the push created the branch.
     pub before: Option<CommitId>,
+    /// The new head.
     pub after: CommitId,
+    /// The files the payload says changed, or [`ChangedPaths::Unknown`] when its lists may be
+    /// cut short (the planner then diffs the commits itself).
     pub changed: ChangedPaths,
     /// Whether the push rewrote history.
     pub forced: bool,
@@ -104,8 +108,11 @@ impl std::error::Error for SinkBusy {}
 /// read once per delivery (so a reload applies to the next delivery).
 #[async_trait]
 pub trait PushSink: Send + Sync + fmt::Debug {
+    /// The config in force: which repo entries and branches the pushes are matched against.
     fn config(&self) -> Arc<Config>;
 
+    /// Queues the matched pushes of one delivery, all or none.
+    ///
     /// # Errors
     ///
     /// [`SinkBusy`] when the pushes cannot be queued now.
@@ -121,6 +128,8 @@ pub struct WebhookState {
 }
 
 impl WebhookState {
+    /// The state for a route that checks signatures with `secret` and queues into `sink`,
+    /// remembering delivery ids (so a redelivery is dropped) in memory.
     pub fn new(secret: Secret, sink: Arc<dyn PushSink>) -> Self {
         Self { secret, sink, deliveries: Arc::new(deliveries::Deliveries::new()) }
     }
@@ -149,7 +158,7 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
         tracing::warn!("webhook delivery without X-Hub-Signature-256 refused");
         return text(StatusCode::UNAUTHORIZED, "missing X-Hub-Signature-256 header");
     };
-    if !signature::verify(&state.secret, sig, &body) {
+    if !signature::verify_signature(&state.secret, sig, &body) {
         tracing::warn!("webhook delivery with a wrong signature refused");
         return text(StatusCode::UNAUTHORIZED, "invalid X-Hub-Signature-256 signature");
     }

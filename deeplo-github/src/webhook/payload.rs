@@ -30,33 +30,45 @@ pub struct PushPayload {
     /// `refs/heads/<branch>` or `refs/tags/<tag>`.
     #[serde(rename = "ref")]
     pub git_ref: String,
+    /// The head before the push, 40 hex digits; all zeros (or absent) when the push created
+    /// the ref.
     #[serde(default)]
     pub before: Option<String>,
+    /// The head after the push; all zeros when the push deleted the ref.
     pub after: String,
+    /// The push created the ref.
     #[serde(default)]
     pub created: bool,
+    /// The push deleted the ref (nothing to deploy).
     #[serde(default)]
     pub deleted: bool,
+    /// The push rewrote history (`git push --force`).
     #[serde(default)]
     pub forced: bool,
+    /// The repository pushed to.
     pub repository: PayloadRepository,
     /// `None` when the payload has no list (or `null`).
     #[serde(default)]
     pub commits: Option<Vec<PayloadCommit>>,
 }
 
+/// The repository of a push payload.
 #[derive(Debug, Clone, Deserialize)]
 pub struct PayloadRepository {
     /// `owner/name`.
     pub full_name: String,
 }
 
+/// One commit of a push payload: the paths it touched, relative to the repository root.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct PayloadCommit {
+    /// Files the commit added.
     #[serde(default)]
     pub added: Vec<String>,
+    /// Files the commit changed.
     #[serde(default)]
     pub modified: Vec<String>,
+    /// Files the commit deleted.
     #[serde(default)]
     pub removed: Vec<String>,
 }

@@ -6,8 +6,10 @@ use deeplo_core::Secret;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-/// Whether `header` is the signature of `body` under `secret`.
-pub(crate) fn verify(secret: &Secret, header: &str, body: &[u8]) -> bool {
+/// Whether `header` (an `X-Hub-Signature-256` value, `sha256=<hex>`) is the signature of
+/// `body` under `secret`. Compared in constant time; a header of another form, or not hex,
+/// is simply `false`.
+pub fn verify_signature(secret: &Secret, header: &str, body: &[u8]) -> bool {
     let Some(hex_digest) = header.trim().strip_prefix("sha256=") else {
         return false;
     };
@@ -40,11 +42,11 @@ mod tests {
         // The example from GitHub's documentation on validating deliveries.
         let sig = sign(&secret, b"Hello, World!");
         assert_eq!(sig, "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17");
-        assert!(verify(&secret, &sig, b"Hello, World!"));
-        assert!(!verify(&secret, &sig, b"Hello, World?"));
-        assert!(!verify(&Secret::new("other"), &sig, b"Hello, World!"));
-        assert!(!verify(&secret, &sig.replace("sha256=", "sha1="), b"Hello, World!"));
-        assert!(!verify(&secret, "sha256=zz", b"Hello, World!"));
-        assert!(!verify(&secret, "sha256=", b"Hello, World!"));
+        assert!(verify_signature(&secret, &sig, b"Hello, World!"));
+        assert!(!verify_signature(&secret, &sig, b"Hello, World?"));
+        assert!(!verify_signature(&Secret::new("other"), &sig, b"Hello, World!"));
+        assert!(!verify_signature(&secret, &sig.replace("sha256=", "sha1="), b"Hello, World!"));
+        assert!(!verify_signature(&secret, "sha256=zz", b"Hello, World!"));
+        assert!(!verify_signature(&secret, "sha256=", b"Hello, World!"));
     }
 }
