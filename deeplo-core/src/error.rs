@@ -163,8 +163,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// The engine's error: a kind, the operation that failed, where, a message for the user and
 /// whether retrying can help.
 ///
-/// `Display` shows `[context] operation: message` (and the source, when the message does not
-/// already hold it): a line fit for the user. Match on [`kind`](Self::kind), ask
+/// `Display` shows `[context] operation: message` (the brackets only when a context is set,
+/// and the source when the message does not already hold it): a line fit for the user. Match on [`kind`](Self::kind), ask
 /// [`is_temporary`](Self::is_temporary) before retrying, and read
 /// [`context`](Self::context) to tell which pair or step failed.
 ///

@@ -164,7 +164,7 @@ impl KnownHosts {
         self.policy
     }
 
-    /// The algorithms recorded for `host:port`, in file order without repeats, so a client
+    /// The algorithms recorded for `host:port`, in file order, so a client
     /// can prefer them in negotiation; empty for an unknown host.
     ///
     /// # Errors

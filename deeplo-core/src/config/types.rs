@@ -19,8 +19,8 @@ use crate::plan::WatchPaths;
 /// [`parse`](super::parse) and [`load`](super::load) build one from YAML and check every
 /// rule. A `Config` built in code skips the checks that span entries, so the builder must
 /// keep them: names unique within each list, every [`Project::repo`] and
-/// [`Project::targets`] entry naming an existing repo and host, and no two projects sharing a
-/// live directory on one host. Names, paths and globs are already checked by their types
+/// [`Project::targets`] entry naming an existing repo and host, and no two projects on one
+/// host with overlapping directories (one live directory inside another). Names, paths and globs are already checked by their types
 /// ([`HostName`], [`RelPath`], [`WatchPaths`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Config {

@@ -131,7 +131,8 @@ pub enum StepOutcome {
 /// One step of a run: its name, when it started, how long it took and how it ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepRecord {
-    /// The step's name as shown in logs and progress (`fetch`, `preflight`, `up`...).
+    /// The step's name as shown in logs and progress (`fetch`, `preflight`, `up`...); the
+    /// steps of an automatic rollback are prefixed `rollback:`.
     pub name: String,
     /// When the step began.
     pub started_at: Timestamp,
