@@ -6,48 +6,74 @@
 
 use std::fmt;
 
-/// What went wrong, coarsely enough to act on.
+/// What went wrong, coarsely enough to act on: the classification to `match` on (read it
+/// with [`Error::kind`]). Backends map their own errors onto these kinds.
+///
+/// Kinds are added as deeplo grows, so a `match` needs a wildcard arm; treat an unknown kind
+/// as a permanent failure unless [`Error::is_temporary`] says otherwise.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
-    /// The configuration or settings are invalid.
+    /// The config file, the settings or a credential is unusable: a config that fails
+    /// validation, an empty secret file, an SSH key that cannot be read or decrypted, a bad
+    /// GitHub App key. Fix the config; retrying will not help.
     Config,
-    /// A request or argument is malformed (bad commit id, unknown host on the command line...).
+    /// A request or argument is malformed or names something the config does not have: a bad
+    /// commit id or revision, a project that is not configured, a host that is not a target
+    /// of the project, an [`EngineBuilder`](crate::EngineBuilder) missing a part, a
+    /// malformed host key.
     InvalidInput,
-    /// Something asked for does not exist (a file at a commit, a run, a commit in a repository).
+    /// Something asked for does not exist: a commit missing from the mirror, a file at a
+    /// commit, a repository, a run, an earlier good deploy to roll back to, a local file
+    /// ([`Error::io`] maps a missing file here).
     NotFound,
-    /// Another process holds a lock this one needs (the data directory).
+    /// Another process holds a lock this one needs: the data directory of a
+    /// [`FileStore`](crate::FileStore) (one daemon per data directory). Temporary by default.
     Locked,
-    /// The scheduler's queue is full; try again later.
+    /// The scheduler's queue is full and the job was not accepted. Temporary by default:
+    /// submit again later.
     QueueFull,
     /// The engine or scheduler is shutting down and takes no new work.
     ShuttingDown,
-    /// A host or remote repository could not be reached.
+    /// A host or remote repository could not be reached: connection refused or timed out, the
+    /// SSH session or a remote script lost, a server error from GitHub. Temporary by default.
     Unreachable,
-    /// A host key is unknown under the strict policy, or differs from the recorded one.
+    /// A host key was refused: unknown under the strict policy, different from the recorded
+    /// key, or revoked (also a git server's certificate). The message names the known_hosts
+    /// file to edit. Not temporary.
     HostKey,
-    /// Authentication was refused.
+    /// Credentials were refused: SSH authentication, git credentials, a GitHub token or App
+    /// (401/403).
     Auth,
-    /// A remote command ran and failed.
+    /// A command on a host ran and exited with a failure status (the message carries the tail
+    /// of its output).
     RemoteCommand,
-    /// A deadline passed.
+    /// A deadline passed before an answer, such as a host probe or an HTTP request.
+    /// Temporary by default.
     Timeout,
-    /// The work was cancelled.
+    /// The work was stopped before it finished: cancelled, timed out by the scheduler, or
+    /// stopped by shutdown; also a deploy whose run ended without a result.
     Cancelled,
-    /// A git operation failed.
+    /// A git operation on the mirror failed for a reason other than the kinds above.
     Git,
-    /// A local file-system operation failed.
+    /// A local file-system operation failed (other than a missing file), or an SFTP transfer
+    /// to a host.
     Io,
-    /// The store failed or holds data it cannot read.
+    /// The store failed or holds data it cannot read (a corrupt record, an unreadable
+    /// applied-config baseline).
     Store,
-    /// The backend does not support the operation.
+    /// The backend does not support the operation; check its
+    /// [`Capabilities`](crate::Capabilities) first.
     Unsupported,
-    /// A deploy step failed (preflight, verify, health gate...).
+    /// A deploy step failed on the host: preflight, `compose up`, verify or the health gate.
     Deploy,
 }
 
 impl ErrorKind {
-    /// Whether an error of this kind may go away if the same operation is tried again.
+    /// Whether an error of this kind may go away if the same operation is tried again:
+    /// true for [`Unreachable`](Self::Unreachable), [`QueueFull`](Self::QueueFull),
+    /// [`Timeout`](Self::Timeout) and [`Locked`](Self::Locked). [`Error::new`] starts from
+    /// this; [`Error::temporary`] overrides it.
     pub fn is_temporary_by_default(self) -> bool {
         matches!(self, Self::Unreachable | Self::QueueFull | Self::Timeout | Self::Locked)
     }
@@ -82,13 +108,21 @@ impl fmt::Display for ErrorKind {
     }
 }
 
-/// Where an error happened: every field is optional and shown when set.
+/// Where an error happened: every field is optional and shown when set. Read it with
+/// [`Error::context`]; set it with [`Error::with_project`] and its siblings. Fields may be
+/// added, so it cannot be built with a struct literal outside deeplo-core.
+#[non_exhaustive]
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ErrorContext {
+    /// The project name.
     pub project: Option<String>,
+    /// The host name.
     pub host: Option<String>,
+    /// The repo name or URL (credentials masked).
     pub repo: Option<String>,
+    /// The pipeline step (`preflight`, `up`...).
     pub step: Option<String>,
+    /// A local or remote file path, or a store document.
     pub path: Option<String>,
 }
 
@@ -128,6 +162,21 @@ type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// The engine's error: a kind, the operation that failed, where, a message for the user and
 /// whether retrying can help.
+///
+/// `Display` shows `[context] operation: message` (the brackets only when a context is set,
+/// and the source when the message does not already hold it): a line fit for the user. Match on [`kind`](Self::kind), ask
+/// [`is_temporary`](Self::is_temporary) before retrying, and read
+/// [`context`](Self::context) to tell which pair or step failed.
+///
+/// Backends build one with [`Error::new`] and the `with_*` methods:
+///
+/// ```
+/// use deeplo_core::{Error, ErrorKind};
+///
+/// let err = Error::new(ErrorKind::Unreachable, "connect", "connection refused").with_host("web-1");
+/// assert!(err.is_temporary());
+/// assert_eq!(err.to_string(), "[host \"web-1\"] connect: connection refused");
+/// ```
 pub struct Error {
     kind: ErrorKind,
     operation: &'static str,
@@ -138,11 +187,13 @@ pub struct Error {
     source: Option<BoxError>,
 }
 
-/// The engine's result type.
+/// The engine's result type: `E` defaults to [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// A new error of `kind` raised by `operation` (a short verb phrase such as `"git fetch"`).
+    /// A new error of `kind` raised by `operation` (a short verb phrase such as `"git fetch"`),
+    /// with a message that tells the user what happened and, if possible, what to do.
+    /// Whether it is temporary starts from [`ErrorKind::is_temporary_by_default`].
     pub fn new(kind: ErrorKind, operation: &'static str, message: impl Into<String>) -> Self {
         Self {
             kind,
@@ -154,46 +205,54 @@ impl Error {
         }
     }
 
+    /// Attaches the underlying error, returned by [`std::error::Error::source`].
     pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
         self.source = Some(source.into());
         self
     }
 
+    /// Sets the context's project, unless one is already set (the innermost wins).
     pub fn with_project(mut self, project: impl fmt::Display) -> Self {
         self.context_mut().project.get_or_insert_with(|| project.to_string());
         self
     }
 
+    /// Sets the context's host, unless one is already set.
     pub fn with_host(mut self, host: impl fmt::Display) -> Self {
         self.context_mut().host.get_or_insert_with(|| host.to_string());
         self
     }
 
+    /// Sets the context's repo, unless one is already set. Mask credentials in a URL first.
     pub fn with_repo(mut self, repo: impl fmt::Display) -> Self {
         self.context_mut().repo.get_or_insert_with(|| repo.to_string());
         self
     }
 
+    /// Sets the context's pipeline step, unless one is already set.
     pub fn with_step(mut self, step: impl fmt::Display) -> Self {
         self.context_mut().step.get_or_insert_with(|| step.to_string());
         self
     }
 
+    /// Sets the context's path, unless one is already set.
     pub fn with_path(mut self, path: impl fmt::Display) -> Self {
         self.context_mut().path.get_or_insert_with(|| path.to_string());
         self
     }
 
-    /// Overrides whether retrying can help.
+    /// Overrides whether retrying can help (the kind's default otherwise).
     pub fn temporary(mut self, temporary: bool) -> Self {
         self.temporary = temporary;
         self
     }
 
+    /// The classification to match on.
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
 
+    /// The operation that failed, as given to [`Error::new`] (`"git fetch"`).
     pub fn operation(&self) -> &'static str {
         self.operation
     }
@@ -203,6 +262,7 @@ impl Error {
         &self.message
     }
 
+    /// Where it happened; every field is `None` when no context was set.
     pub fn context(&self) -> &ErrorContext {
         static EMPTY: ErrorContext = ErrorContext { project: None, host: None, repo: None, step: None, path: None };
         self.context.as_deref().unwrap_or(&EMPTY)
@@ -217,7 +277,8 @@ impl Error {
         self.temporary
     }
 
-    /// Shorthand for an I/O error on a local path.
+    /// Shorthand for an I/O error on a local path: [`ErrorKind::NotFound`] for a missing
+    /// file, else [`ErrorKind::Io`], with `path` in the message and `err` as the source.
     pub fn io(operation: &'static str, path: impl fmt::Display, err: std::io::Error) -> Self {
         let kind = if err.kind() == std::io::ErrorKind::NotFound { ErrorKind::NotFound } else { ErrorKind::Io };
         let path = path.to_string();

@@ -16,7 +16,8 @@ use sha2::Digest;
 
 use crate::{Error, ErrorKind, Result};
 
-/// What to do with a host whose key is not recorded yet.
+/// What to do with a host whose key is not recorded yet (`DEEPLO_SSH_HOST_KEY_POLICY`). A
+/// changed key is refused under both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum HostKeyPolicy {
@@ -28,6 +29,7 @@ pub enum HostKeyPolicy {
 }
 
 impl HostKeyPolicy {
+    /// The setting's value: `accept-new` or `strict`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::AcceptNew => "accept-new",
@@ -53,15 +55,23 @@ impl fmt::Display for HostKeyPolicy {
     }
 }
 
-/// A public host key: its algorithm name and its SSH wire-format blob.
+/// A public host key: its algorithm name and its SSH wire-format blob. `Debug` shows the
+/// algorithm and the [`fingerprint`](Self::fingerprint).
 #[derive(Clone, PartialEq, Eq)]
 pub struct HostKey {
+    /// The key type as SSH names it: `ssh-ed25519`, `ecdsa-sha2-nistp256`, `rsa-sha2-512`...
     pub algorithm: String,
+    /// The public key in SSH wire format (what base64 encodes in a known_hosts line).
     pub blob: Vec<u8>,
 }
 
 impl HostKey {
     /// From the blob alone: the algorithm is the blob's leading string.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidInput`] when the blob does not start with a length-prefixed
+    /// UTF-8 algorithm name.
     pub fn from_blob(blob: Vec<u8>) -> Result<Self> {
         let algorithm = blob
             .get(..4)
@@ -74,6 +84,11 @@ impl HostKey {
     }
 
     /// From OpenSSH text: `ssh-ed25519 AAAA... [comment]`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidInput`] when the line has fewer than two words or the key is not
+    /// valid base64.
     pub fn from_openssh(line: &str) -> Result<Self> {
         let mut parts = line.split_whitespace();
         let (Some(algorithm), Some(data)) = (parts.next(), parts.next()) else {
@@ -106,7 +121,9 @@ impl fmt::Debug for HostKey {
     }
 }
 
-/// What [`KnownHosts::verify`] concluded about an accepted key.
+/// What [`KnownHosts::verify`] concluded about an accepted key. More verdicts may be added
+/// (certificates, for instance), so a `match` needs a wildcard arm.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// The key was already recorded for the host.
@@ -115,7 +132,9 @@ pub enum Verdict {
     Learned,
 }
 
-/// A known_hosts file and the policy for hosts it does not list.
+/// A known_hosts file and the policy for hosts it does not list: what an SSH client calls to
+/// accept or refuse a server's key ([`KnownHosts::verify`]). The file is read on every call,
+/// so edits take effect at once; a missing file is an empty one.
 #[derive(Debug, Clone)]
 pub struct KnownHosts {
     path: PathBuf,
@@ -129,19 +148,28 @@ struct Entry {
 }
 
 impl KnownHosts {
+    /// Uses the file at `path` (created, with its directory, when a key is first learned)
+    /// under `policy`. Nothing is read until the first call.
     pub fn new(path: impl Into<PathBuf>, policy: HostKeyPolicy) -> Self {
         Self { path: path.into(), policy }
     }
 
+    /// The known_hosts file.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// The policy for unknown hosts.
     pub fn policy(&self) -> HostKeyPolicy {
         self.policy
     }
 
-    /// The algorithms recorded for a host, so a client can prefer them in negotiation.
+    /// The algorithms recorded for `host:port`, in file order, so a client
+    /// can prefer them in negotiation; empty for an unknown host.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Io`] when the file exists but cannot be read.
     pub fn algorithms(&self, host: &str, port: u16) -> Result<Vec<String>> {
         let mut algos: Vec<String> = self
             .entries()?
@@ -270,7 +298,7 @@ fn parse_line(line: &str) -> Option<Entry> {
 }
 
 /// How OpenSSH names a host in known_hosts: `host` on port 22, `[host]:port` otherwise.
-pub fn host_pattern(host: &str, port: u16) -> String {
+fn host_pattern(host: &str, port: u16) -> String {
     if port == 22 { host.to_owned() } else { format!("[{host}]:{port}") }
 }
 

@@ -9,17 +9,26 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// A normalised relative path with `/` separators; the empty path means "the base itself".
+///
+/// Built only by [`RelPath::new`] (or deserialized, which validates the same way), so it is
+/// never absolute, never has a `..` segment or a NUL byte, and joining it onto a directory
+/// never leaves that directory. `Display` shows the empty path as `.`.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
 #[serde(transparent)]
 pub struct RelPath(String);
 
-/// Why a path was refused.
+/// Why a path was refused by [`RelPath::new`]; each variant holds the path as given. More
+/// checks may be added, so a `match` needs a wildcard arm.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidPath {
+    /// It starts with `/`.
     #[error("{0:?} is absolute; use a path relative to its base")]
     Absolute(String),
+    /// One of its segments is `..`.
     #[error("{0:?} has a '..' segment; paths may not leave their base directory")]
     ParentSegment(String),
+    /// It contains a NUL byte.
     #[error("{0:?} holds a NUL byte")]
     Nul(String),
 }
@@ -30,7 +39,12 @@ impl RelPath {
         Self(String::new())
     }
 
-    /// Validates and normalises `path`.
+    /// Validates and normalises `path`: `.` segments, repeated slashes and a trailing slash
+    /// are dropped (`./deploy//web/` becomes `deploy/web`; `.` and `""` become the root).
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidPath`] when `path` is absolute, has a `..` segment or holds a NUL byte.
     pub fn new(path: &str) -> Result<Self, InvalidPath> {
         if path.contains('\0') {
             return Err(InvalidPath::Nul(path.to_owned()));
@@ -49,10 +63,12 @@ impl RelPath {
         Ok(Self(segments.join("/")))
     }
 
+    /// The normalised path; empty for the root.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
+    /// Whether this is the empty path, the base itself.
     pub fn is_root(&self) -> bool {
         self.0.is_empty()
     }
@@ -117,7 +133,7 @@ impl fmt::Debug for RelPath {
 }
 
 /// Joins a relative path onto an absolute remote directory.
-pub fn remote_join(base: &str, rel: &RelPath) -> String {
+pub(crate) fn remote_join(base: &str, rel: &RelPath) -> String {
     let base = base.trim_end_matches('/');
     if rel.is_root() {
         if base.is_empty() { "/".to_owned() } else { base.to_owned() }

@@ -4,16 +4,26 @@ use std::fmt;
 use std::sync::Arc;
 
 /// A secret value (token, webhook secret, passphrase). `Debug` and `Display` print `***`;
-/// the value is reached only through [`Secret::expose`].
+/// the value is reached only through [`Secret::expose`]. Cloning is cheap (shared).
+///
+/// Its `==` is not constant-time: compare a secret against untrusted input (an HMAC, a
+/// token from a request) with a constant-time comparison instead.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(Arc<str>);
 
 impl Secret {
+    /// Wraps a value, as given (no trimming).
     pub fn new(value: impl Into<String>) -> Self {
         Self(Arc::from(value.into()))
     }
 
     /// Reads a secret from a file, trimming surrounding whitespace (a trailing newline).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound) or
+    /// [`ErrorKind::Io`](crate::ErrorKind::Io) when the file cannot be read (the error names
+    /// it), [`ErrorKind::Config`](crate::ErrorKind::Config) when it holds only whitespace.
     pub fn from_file(path: &std::path::Path) -> crate::Result<Self> {
         let text =
             std::fs::read_to_string(path).map_err(|e| crate::Error::io("read secret file", path.display(), e))?;
@@ -46,13 +56,16 @@ impl fmt::Display for Secret {
     }
 }
 
-/// Replaces every known secret in a text with `***` (run logs, error messages).
+/// Replaces every known secret in a text with `***` (run logs, error messages). Values
+/// shorter than 6 bytes are not masked, since they would mask ordinary words. `Debug` shows
+/// only how many secrets it holds.
 #[derive(Clone, Default)]
 pub struct Redactor {
     secrets: Vec<Secret>,
 }
 
 impl Redactor {
+    /// A redactor for `secrets` (those shorter than 6 bytes are dropped).
     pub fn new(secrets: impl IntoIterator<Item = Secret>) -> Self {
         // Short values would mask ordinary words; a real secret is never that short.
         let mut secrets: Vec<Secret> = secrets.into_iter().filter(|s| s.expose().len() >= 6).collect();
@@ -61,16 +74,20 @@ impl Redactor {
         Self { secrets }
     }
 
+    /// Adds one more secret to mask (ignored when shorter than 6 bytes).
     pub fn add(&mut self, secret: Secret) {
         let mut all = std::mem::take(&mut self.secrets);
         all.push(secret);
         *self = Self::new(all);
     }
 
+    /// Whether it masks nothing, so that [`redact`](Self::redact) returns every text as is.
     pub fn is_empty(&self) -> bool {
         self.secrets.is_empty()
     }
 
+    /// `text` with every occurrence of every secret replaced by `***`; borrowed when there
+    /// is nothing to replace. A secret that contains another is masked whole.
     pub fn redact<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
         if !self.secrets.iter().any(|s| text.contains(s.expose())) {
             return std::borrow::Cow::Borrowed(text);

@@ -10,6 +10,7 @@ pub fn init(settings: &Settings) {
         LogLevel::Info => "info",
         LogLevel::Warn => "warn",
         LogLevel::Error => "error",
+        _ => "info",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
@@ -17,5 +18,6 @@ pub fn init(settings: &Settings) {
         LogFormat::Pretty => builder.try_init(),
         LogFormat::Text => builder.with_ansi(false).try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        _ => builder.try_init(),
     };
 }

@@ -42,30 +42,55 @@ use crate::model::Pair;
 use crate::path::remote_join;
 use crate::pipeline::project_name;
 
-/// Every pair of the old and the new config and what happens to it, sorted by pair.
+/// What a config reload changes: every pair of the old and the new config and what happens
+/// to it, from [`diff`]. The engine's reload acts on it; a caller can show it first, as a
+/// dry run.
+///
+/// A pair moves when its machine (address, port), live directory or compose project name
+/// changes; it is redeployed in place when what runs would differ (`repo_subdir`, the file
+/// lists, `user`, `compose_command`, the source); a change to `watch_paths`, the health
+/// check, `rollback` or the trigger alone redeploys nothing. A teardown spares a compose
+/// project or directory that a pair of the new config takes over on the same machine
+/// ([`Teardown`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ConfigDiff {
+    /// One entry per pair found in either config, sorted by pair, unchanged pairs included.
     pub pairs: Vec<PairDiff>,
 }
 
 /// One pair's change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PairDiff {
+    /// The (project, host) pair.
     pub pair: Pair,
+    /// What happens to it.
     #[serde(flatten)]
     pub kind: ChangeKind,
     /// Every field that differs, deploy-relevant or not (empty for added and removed pairs).
     pub fields: Vec<Field>,
 }
 
-/// What happens to a pair.
+/// What a reload does to a pair. More kinds may be added, so a `match` needs a wildcard arm.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum ChangeKind {
+    /// Only in the new config: deployed at the branch head.
     Added,
-    Removed { teardown: Teardown },
-    Moved { teardown: Teardown },
+    /// Only in the old config: torn down on its old host, if it was ever deployed there.
+    Removed {
+        /// What the teardown of the old location does.
+        teardown: Teardown,
+    },
+    /// In both, but on another machine, in another live directory or under another compose
+    /// project name: the old location is torn down and the new one deployed.
+    Moved {
+        /// What the teardown of the old location does.
+        teardown: Teardown,
+    },
+    /// In both, same place, but what runs would differ: redeployed in place.
     Changed,
+    /// Nothing to do on the host (fields that only affect the next deploy may still differ).
     Unchanged,
 }
 
@@ -97,7 +122,9 @@ pub enum DeployAt {
     Current,
 }
 
-/// A field whose change [`diff`] notices, in the order they are listed.
+/// A field whose change [`diff`] notices, in the order they are listed; [`PairDiff::fields`]
+/// holds them. More fields are added as the config grows, so a `match` needs a wildcard arm.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Field {
@@ -109,17 +136,27 @@ pub enum Field {
     LiveDir,
     /// The compose project name (`compose_project_prefix` + project name).
     ComposeProject,
-    /// The repo URL (without credentials) or branch.
+    /// The repo URL (without credentials) or branch: redeployed at the new branch head.
     Source,
+    /// `projects[].repo_subdir`.
     RepoSubdir,
+    /// `projects[].compose_files`.
     ComposeFiles,
+    /// `projects[].extra_files`.
     ExtraFiles,
+    /// `projects[].persist_files`.
     PersistFiles,
+    /// `hosts[].user`: a redeploy in place, not a move.
     User,
+    /// `hosts[].compose_command`.
     ComposeCommand,
+    /// `projects[].watch_paths`: affects only which pushes deploy.
     WatchPaths,
+    /// `projects[].health_check` (the URL or path and port).
     HealthCheck,
+    /// The health gate's retries, intervals and timeout.
     Health,
+    /// `projects[].rollback`.
     Rollback,
     /// `trigger_mode` or `poll_interval`.
     Trigger,
@@ -134,6 +171,7 @@ enum Effect {
 }
 
 impl Field {
+    /// A stable snake_case name for output and JSON (`live_dir`, `compose_files`...).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Address => "address",
@@ -199,6 +237,7 @@ impl PairDiff {
 }
 
 impl ConfigDiff {
+    /// The entry for `pair`, if it is in either config.
     pub fn get(&self, pair: &Pair) -> Option<&PairDiff> {
         self.pairs.iter().find(|d| &d.pair == pair)
     }
@@ -259,7 +298,8 @@ fn find<'a>(config: &'a Config, pair: &Pair) -> Option<(&'a Host, &'a Project)> 
     Some((config.host(pair.host.as_str())?, project))
 }
 
-/// Compares the applied config with a new one.
+/// Compares the applied config `old` with a new one: pure, and every pair of either config
+/// gets an entry (see [`ConfigDiff`] for the rules).
 pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
     let new_places: Vec<Place> = pairs(new).map(|(_, h, p)| Place::of(h, p)).collect();
     let teardown = |place: &Place| Teardown {

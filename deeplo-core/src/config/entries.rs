@@ -190,7 +190,7 @@ pub(super) fn read_repo(r: &mut Reader<'_>, path: &Path, value: &Value) -> RepoR
     out
 }
 
-/// Validates a host, repo or project name, reporting [`crate::model::NAME_RULE`].
+/// Validates a host, repo or project name, reporting the rule ([`crate::model::InvalidName`]).
 pub(super) fn checked_name<T>(
     r: &mut Reader<'_>,
     path: &Path,

@@ -8,7 +8,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// A snapshot of environment variables.
+/// A snapshot of environment variables, for [`parse`](super::parse), [`load`](super::load)
+/// and [`Settings::from_env`](super::Settings::from_env). Build one from the process
+/// ([`EnvMap::from_process`]) or from pairs (`[("DEEPLO_SSH_USER", "ops")].into_iter().collect()`).
+/// `Debug` shows the names only, never the values.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct EnvMap {
     vars: BTreeMap<String, String>,
@@ -32,6 +35,7 @@ impl EnvMap {
         self.get(key).filter(|v| !v.is_empty())
     }
 
+    /// Sets `key` to `value`, replacing any value it had.
     pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) {
         self.vars.insert(key.into(), value.into());
     }

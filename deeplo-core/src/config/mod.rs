@@ -91,18 +91,22 @@ impl fmt::Display for Severity {
 /// One problem found in the config or the settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// Whether it refuses the config ([`Severity::Error`]) or only warns.
     pub severity: Severity,
     /// Where: `projects[1].targets[0]`, a variable name for settings, or empty for the
     /// whole file.
     pub path: String,
+    /// What is wrong and, where possible, how to fix it (one sentence, no path).
     pub message: String,
 }
 
 impl Diagnostic {
+    /// An error at `path`; see [`Diagnostic::path`] for the form of a path.
     pub fn error(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self { severity: Severity::Error, path: path.into(), message: message.into() }
     }
 
+    /// A warning at `path`.
     pub fn warning(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self { severity: Severity::Warning, path: path.into(), message: message.into() }
     }
@@ -114,10 +118,13 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// A valid config and the warnings it raised.
+/// What [`parse`] and [`load`] return for a usable config.
 #[derive(Debug, Clone)]
 pub struct Loaded {
+    /// The validated config.
     pub config: Config,
+    /// Problems that do not stop the config from working (no projects, for instance), in
+    /// document order; show them to the user.
     pub warnings: Vec<Diagnostic>,
 }
 
@@ -126,14 +133,17 @@ pub struct Loaded {
 pub struct ConfigErrors {
     /// The file, when the config was loaded from one.
     pub file: Option<PathBuf>,
+    /// Every error and warning, in document order; at least one is an error.
     pub diagnostics: Vec<Diagnostic>,
 }
 
 impl ConfigErrors {
+    /// The errors alone.
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
         self.diagnostics.iter().filter(|d| d.severity == Severity::Error)
     }
 
+    /// The warnings alone.
     pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
         self.diagnostics.iter().filter(|d| d.severity == Severity::Warning)
     }

@@ -13,16 +13,24 @@ use super::{Diagnostic, EnvMap, parse_duration};
 
 pub use crate::known_hosts::HostKeyPolicy;
 
-/// The minimum level of log records written.
+/// The minimum level of log records written (`DEEPLO_LOG_LEVEL`). More levels may be
+/// added, so a `match` needs a wildcard arm.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LogLevel {
+    /// `debug`: everything deeplo logs, for diagnosing a problem.
     Debug,
+    /// `info` (the default): what happens in normal operation, such as deploys and reloads.
     Info,
+    /// `warn`: only problems that need attention or were worked around.
     Warn,
+    /// `error`: only failures.
     Error,
 }
 
-/// How log records are written to stderr.
+/// How log records are written to stderr (`DEEPLO_LOG_FORMAT`). More formats may be added,
+/// so a `match` needs a wildcard arm.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LogFormat {
     /// Human-readable, coloured when the terminal allows.
@@ -33,16 +41,19 @@ pub enum LogFormat {
     Json,
 }
 
-/// The daemon's settings, from `DEEPLO_*` environment variables.
+/// The daemon's settings, from `DEEPLO_*` environment variables: where its files are, how
+/// it reaches hosts, how much it runs at once, how it logs and what it serves. Read them with
+/// [`Settings::from_env`]; each field's doc names its variable and default.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     /// `DEEPLO_DATA_DIR`: state, run logs, mirrors (default `/var/lib/deeplo`).
     pub data_dir: PathBuf,
     /// `DEEPLO_CONFIG_FILE` (default `/etc/deeplo/config.yml`).
     pub config_file: PathBuf,
-    /// `DEEPLO_SSH_PRIVATE_KEY_FILE`: the key for hosts and git over SSH.
+    /// `DEEPLO_SSH_PRIVATE_KEY_FILE`: the key for hosts and git over SSH (default none).
     pub ssh_private_key_file: Option<PathBuf>,
-    /// `DEEPLO_SSH_KEY_PASSPHRASE_FILE`: a file holding the key's passphrase.
+    /// `DEEPLO_SSH_KEY_PASSPHRASE_FILE`: a file holding the key's passphrase (default none:
+    /// the key is not encrypted).
     pub ssh_key_passphrase_file: Option<PathBuf>,
     /// `DEEPLO_SSH_USER`: the user for hosts that set none (default `deploy`).
     pub ssh_user: String,
@@ -50,13 +61,16 @@ pub struct Settings {
     pub ssh_port: u16,
     /// `DEEPLO_SSH_KNOWN_HOSTS` (default `$DEEPLO_DATA_DIR/known_hosts`).
     pub ssh_known_hosts: PathBuf,
-    /// `DEEPLO_SSH_HOST_KEY_POLICY`: `accept-new` (default) or `strict`.
+    /// `DEEPLO_SSH_HOST_KEY_POLICY`: `accept-new` (default) or `strict`; see
+    /// [`HostKeyPolicy`].
     pub ssh_host_key_policy: HostKeyPolicy,
-    /// `DEEPLO_MAX_WORKERS`: deploys running at once; `0` (default) means one per CPU.
+    /// `DEEPLO_MAX_WORKERS`: deploys running at once, at least 1. The variable's `0` (its
+    /// default) is resolved here to the number of CPUs.
     pub max_workers: usize,
     /// `DEEPLO_MAX_HOST_CONCURRENCY`: deploys running at once on one host (default 1).
     pub max_host_concurrency: usize,
-    /// `DEEPLO_DEPLOY_TIMEOUT`: a limit per deploy; `0` (default) means none.
+    /// `DEEPLO_DEPLOY_TIMEOUT`: a limit per deploy; `None` when the variable is `0` (its
+    /// default).
     pub deploy_timeout: Option<Duration>,
     /// `DEEPLO_SHUTDOWN_GRACE`: how long running deploys get to finish on shutdown (30s).
     pub shutdown_grace: Duration,
@@ -64,21 +78,24 @@ pub struct Settings {
     pub log_level: LogLevel,
     /// `DEEPLO_LOG_FORMAT`: `pretty` (default), `text` or `json`.
     pub log_format: LogFormat,
-    /// `DEEPLO_LOG_RETENTION_DAYS`: run logs older than this are deleted (14); `0` keeps them.
+    /// `DEEPLO_LOG_RETENTION_DAYS`: run logs older than this many days are deleted (default
+    /// 14); `None` when the variable is `0`, which keeps them forever.
     pub log_retention_days: Option<u32>,
     /// `DEEPLO_HTTP_PORT`: webhooks and `/health` (default 8470; `0` picks a free port).
     pub http_port: u16,
-    /// `DEEPLO_PUBLIC_URL`: the base URL for links to run logs.
+    /// `DEEPLO_PUBLIC_URL`: the base URL for links to run logs (default none: no links).
     pub public_url: Option<String>,
-    /// `DEEPLO_UNIX_SOCKET`: the admin socket (default `/run/deeplo/deeplo.sock`).
+    /// `DEEPLO_UNIX_SOCKET`: the admin socket, ending in `.sock` (default
+    /// `/run/deeplo/deeplo.sock`).
     pub unix_socket: PathBuf,
-    /// `DEEPLO_ADMIN_GROUP`: the group given access to the admin socket.
+    /// `DEEPLO_ADMIN_GROUP`: the group given access to the admin socket (default none: the
+    /// socket keeps the daemon's own group; its mode is `0660` either way).
     pub admin_group: Option<String>,
-    /// `DEEPLO_GITHUB_WEBHOOK_SECRET_FILE`: turns on `/webhooks/github`.
+    /// `DEEPLO_GITHUB_WEBHOOK_SECRET_FILE`: turns on `/webhooks/github` (default none: off).
     pub github_webhook_secret_file: Option<PathBuf>,
-    /// `DEEPLO_GITHUB_TOKEN_FILE`: turns on GitHub deployment reporting.
+    /// `DEEPLO_GITHUB_TOKEN_FILE`: turns on GitHub deployment reporting (default none: off).
     pub github_token_file: Option<PathBuf>,
-    /// `DEEPLO_GITHUB_ENVIRONMENT`: the prefix of GitHub environment names.
+    /// `DEEPLO_GITHUB_ENVIRONMENT`: the prefix of GitHub environment names (default none).
     pub github_environment: Option<String>,
 }
 

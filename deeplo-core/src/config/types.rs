@@ -1,9 +1,9 @@
 //! The validated configuration: what the rest of the engine sees.
 //!
-//! These types are only built by [`super::load`] / [`super::parse`] after every rule has
-//! passed, so code that holds a [`Config`] never re-checks names, paths or references. They
-//! also deserialize, to read back the applied-config baseline the engine itself stored
-//! (names, paths and globs are re-validated on the way in).
+//! [`super::load`] / [`super::parse`] build these types after every rule has passed, so code
+//! that holds a [`Config`] never re-checks names, paths or references. Embedders may also
+//! build them in code. They also deserialize, to read back the applied-config baseline the
+//! engine itself stored (names, paths and globs are re-validated on the way in).
 
 use std::time::Duration;
 
@@ -13,23 +13,38 @@ use crate::model::{HostName, ProjectName, RepoName};
 use crate::path::RelPath;
 use crate::plan::WatchPaths;
 
-/// The whole validated config file.
+/// The whole config: the hosts to deploy to, the repositories to watch and the projects
+/// that tie them together. Hand it to [`EngineBuilder::config`](crate::EngineBuilder::config).
+///
+/// [`parse`](super::parse) and [`load`](super::load) build one from YAML and check every
+/// rule. A `Config` built in code skips the checks that span entries, so the builder must
+/// keep them: names unique within each list, every [`Project::repo`] and
+/// [`Project::targets`] entry naming an existing repo and host, and no two projects on one
+/// host with overlapping directories (one live directory inside another). Names, paths and globs are already checked by their types
+/// ([`HostName`], [`RelPath`], [`WatchPaths`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Config {
+    /// The servers deeplo deploys to (`hosts[]`); the file requires at least one.
     pub hosts: Vec<Host>,
+    /// The watched repositories (`repos[]`); the file requires at least one.
     pub repos: Vec<Repo>,
+    /// The Compose projects (`projects[]`). Empty is allowed (a warning in the file): the
+    /// daemon then deploys nothing and tears down what it deployed before.
     pub projects: Vec<Project>,
 }
 
 impl Config {
+    /// The host entry named `name`, if there is one.
     pub fn host(&self, name: &str) -> Option<&Host> {
         self.hosts.iter().find(|h| h.name == name)
     }
 
+    /// The repo entry named `name`, if there is one.
     pub fn repo(&self, name: &str) -> Option<&Repo> {
         self.repos.iter().find(|r| r.name == name)
     }
 
+    /// The project named `name`, if there is one.
     pub fn project(&self, name: &str) -> Option<&Project> {
         self.projects.iter().find(|p| p.name == name)
     }
@@ -43,41 +58,55 @@ impl Config {
 /// A server deeplo deploys to (`hosts[]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Host {
+    /// Unique among the hosts; what [`Project::targets`] refer to, and the host part of a
+    /// [`Pair`](crate::model::Pair).
     pub name: HostName,
     /// Host name or IP address to connect to.
     pub address: String,
+    /// The SSH port. In the file: default `$DEEPLO_SSH_PORT`, else 22.
     pub port: u16,
+    /// The SSH user. In the file: default `$DEEPLO_SSH_USER`, else `deploy`.
     pub user: String,
-    /// Absolute directory on the host under which each project gets its `deploy_subdir`.
+    /// Absolute directory on the host under which each project gets its `deploy_subdir`,
+    /// without a trailing slash (`/srv/apps`). Required.
     pub deploy_dir: String,
     /// The compose command to run instead of probing for `docker compose` / `docker-compose`,
-    /// split into program and arguments (`["docker", "compose"]`).
+    /// split into program and arguments (`["docker", "compose"]`). Default `None`: probe.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compose_command: Option<Vec<String>>,
     /// Prepended to compose project names on this host, to keep apart several deeplo hosts
-    /// that share one Docker engine (`staging-` and `prod-` on one machine).
+    /// that share one Docker engine (`staging-` and `prod-` on one machine). Lowercase
+    /// letters, digits, `-` and `_`. Default `None`: no prefix.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compose_project_prefix: Option<String>,
 }
 
-/// How a repo's new commits are noticed (`repos[].trigger_mode`).
+/// How a repo's new commits are noticed (`repos[].trigger_mode`); the file's default is
+/// [`Poll`](Self::Poll). More modes may be added, so a `match` needs a wildcard arm.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TriggerMode {
+    /// Only GitHub push webhooks; the repo is never polled.
     Webhook,
+    /// Only polling the branch head every [`Repo::poll_interval`]; webhooks for it are ignored.
     Poll,
+    /// Both: webhooks for speed, polling to catch a missed delivery.
     Hybrid,
 }
 
 impl TriggerMode {
+    /// Whether the poller watches a repo in this mode.
     pub fn polls(self) -> bool {
         matches!(self, Self::Poll | Self::Hybrid)
     }
 
+    /// Whether a push webhook for a repo in this mode is planned.
     pub fn takes_webhooks(self) -> bool {
         matches!(self, Self::Webhook | Self::Hybrid)
     }
 
+    /// The name used in the config file: `webhook`, `poll` or `hybrid`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Webhook => "webhook",
@@ -90,11 +119,18 @@ impl TriggerMode {
 /// A watched git repository and branch (`repos[]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Repo {
+    /// Unique among the repos; what [`Project::repo`] refers to.
     pub name: RepoName,
     /// A local path, `file://`, `ssh://`, scp-style `git@host:org/repo.git` or `https://` URL.
+    /// A password in it (`https://user:token@…`) is masked in errors, diffs and the stored
+    /// applied config.
     pub url: String,
+    /// The branch whose head is deployed (default `main`).
     pub branch: String,
+    /// How new commits are noticed (default [`TriggerMode::Poll`]).
     pub trigger_mode: TriggerMode,
+    /// How often the branch head is polled, when [`TriggerMode::polls`]; more than zero
+    /// (default 60 s).
     #[serde(with = "duration_secs")]
     pub poll_interval: Duration,
 }
@@ -102,40 +138,58 @@ pub struct Repo {
 /// A deployable Docker Compose project (`projects[]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Project {
+    /// Unique among the projects; also the base of the compose project name on each host.
     pub name: ProjectName,
+    /// The [`Repo::name`] this project deploys from.
     pub repo: RepoName,
     /// The project's directory in the repository, normalised: no `.` segments, no trailing
-    /// slash; empty for the repository root.
+    /// slash; empty ([`RelPath::root`]) for the repository root. Required in the file.
     pub repo_subdir: RelPath,
+    /// The [`Host::name`]s to deploy to; at least one. Each gives one
+    /// [`Pair`](crate::model::Pair).
     pub targets: Vec<HostName>,
-    /// Relative to `repo_subdir`.
+    /// Compose files passed with `-f`, relative to `repo_subdir` (default `[compose.yml]`).
     pub compose_files: Vec<RelPath>,
-    /// Relative to the repository root; empty means every push matches.
+    /// Globs relative to the repository root; a push deploys the project when a changed path
+    /// matches. Empty means every push matches. Default in the file: `<repo_subdir>/**`
+    /// (every push when `repo_subdir` is the root).
     pub watch_paths: WatchPaths,
-    /// Relative to `repo_subdir`; a directory means every file under it.
+    /// More files or directories to ship with the compose files, relative to `repo_subdir`;
+    /// a directory means every file under it (default none).
     pub extra_files: Vec<RelPath>,
-    /// Files kept from the live directory across deploys when the commit does not carry them.
+    /// Files kept from the live directory across deploys when the commit does not carry them
+    /// (default `[.env]`; empty keeps nothing).
     pub persist_files: Vec<RelPath>,
-    /// Relative to each target host's `deploy_dir`.
+    /// The live directory, relative to each target host's [`Host::deploy_dir`] (default: the
+    /// project name).
     pub deploy_subdir: RelPath,
-    /// An HTTP check run from the host after `up`, gating success.
+    /// An HTTP check run from the host after `up`, gating success (default `None`: only the
+    /// compose healthchecks gate).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthTarget>,
     /// Retries, backoff and overall timeout of the health gate (compose healthchecks and
-    /// `health_check` alike).
+    /// `health_check` alike); default [`HealthPolicy::default`].
     pub health: HealthPolicy,
-    /// Whether a failed verify or health gate rolls the pair back to its last good commit.
+    /// Whether a failed verify or health gate rolls the pair back to its last good commit
+    /// (default `true`).
     pub rollback: bool,
 }
 
-/// What the HTTP health check asks, from the host itself.
+/// What the HTTP health check asks, from the host itself (`projects[].health_check`). A 2xx
+/// answer passes. More kinds of check may be added, so a `match` needs a wildcard arm.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthTarget {
     /// A full `http://` or `https://` URL.
     Url(String),
     /// `http://127.0.0.1:{port}{path}` on the host.
-    PathPort { path: String, port: u16 },
+    PathPort {
+        /// The request path, starting with `/` (`/healthz`).
+        path: String,
+        /// The TCP port on the host's loopback interface.
+        port: u16,
+    },
 }
 
 impl HealthTarget {
@@ -148,17 +202,23 @@ impl HealthTarget {
     }
 }
 
-/// How long and how often the health gate waits.
+/// How long and how often the health gate waits (`projects[].health_check.retries`,
+/// `interval`, `max_interval`, `timeout`). [`Default`] gives 10 retries, 1 s doubling up to
+/// 16 s, and 3 minutes overall.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthPolicy {
-    /// Attempts before giving up.
+    /// Attempts before giving up, at least 1 (default 10).
     pub retries: u32,
-    /// The wait before the second attempt; it doubles after each failure up to `max_interval`.
+    /// The wait before the second attempt; it doubles after each failure up to
+    /// `max_interval` (default 1 s).
     #[serde(with = "duration_secs")]
     pub interval: Duration,
+    /// The longest wait between two attempts (default 16 s; in the file, a larger
+    /// `interval` raises it).
     #[serde(with = "duration_secs")]
     pub max_interval: Duration,
-    /// The gate fails once this much time has passed, whatever the retries left.
+    /// The gate fails once this much time has passed, whatever the retries left (default
+    /// 3 minutes).
     #[serde(with = "duration_secs")]
     pub timeout: Duration,
 }

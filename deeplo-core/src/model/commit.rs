@@ -4,18 +4,27 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// A full commit id: 40 (SHA-1) or 64 (SHA-256) lowercase hex digits.
+/// A full commit id: 40 (SHA-1) or 64 (SHA-256) lowercase hex digits. `Display` shows it
+/// whole, `Debug` only its [`short`](Self::short) form.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct CommitId(String);
 
-/// Why a commit id was refused.
+/// Why a commit id was refused; holds the text as given.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid commit id {0:?}: expected 40 or 64 hexadecimal digits")]
-pub struct InvalidCommitId(pub String);
+pub struct InvalidCommitId(
+    /// The refused text.
+    pub String,
+);
 
 impl CommitId {
     /// Parses a full commit id; upper-case hex is accepted and stored lower-case.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidCommitId`] unless `id` is exactly 40 or 64 hex digits (an abbreviation or a
+    /// branch name is refused; resolve it through the [`Source`](crate::Source) first).
     pub fn new(id: impl AsRef<str>) -> Result<Self, InvalidCommitId> {
         let id = id.as_ref();
         if (id.len() == 40 || id.len() == 64) && id.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -25,6 +34,7 @@ impl CommitId {
         }
     }
 
+    /// The full id, lowercase.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -40,7 +50,8 @@ impl CommitId {
     }
 }
 
-/// Whether `s` looks like an abbreviated or full commit id (4 to 64 hex digits).
+/// Whether `s` looks like an abbreviated or full commit id (4 to 64 hex digits), to tell a
+/// commit given by a user from a branch name. A branch may also look like one (`cafe`).
 pub fn is_commit_prefix(s: &str) -> bool {
     (4..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }

@@ -9,22 +9,23 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// The longest name accepted.
+/// The longest name accepted, in bytes (names are ASCII, so also in characters).
 pub const MAX_NAME_LEN: usize = 128;
 
 /// A sentence that says which names are allowed, for error messages.
-pub const NAME_RULE: &str =
+pub(crate) const NAME_RULE: &str =
     "use ASCII letters, digits, '.', '_' and '-', starting with a letter or digit, at most 128 characters";
 
-/// Why a name was refused.
+/// Why a name was refused; its message says which names are allowed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid name {name:?}: {NAME_RULE}")]
 pub struct InvalidName {
+    /// The refused name, as given.
     pub name: String,
 }
 
 /// Checks a name against [`NAME_RULE`].
-pub fn validate_name(name: &str) -> Result<(), InvalidName> {
+pub(crate) fn validate_name(name: &str) -> Result<(), InvalidName> {
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
     let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
@@ -40,12 +41,18 @@ macro_rules! name_type {
 
         impl $name {
             /// Validates and wraps a name.
+            ///
+            /// # Errors
+            ///
+            /// [`InvalidName`] unless the name is 1 to [`MAX_NAME_LEN`] ASCII letters,
+            /// digits, `.`, `_` and `-`, starting with a letter or digit.
             pub fn new(name: impl Into<String>) -> Result<Self, InvalidName> {
                 let name = name.into();
                 validate_name(&name)?;
                 Ok(Self(name))
             }
 
+            /// The name as written.
             pub fn as_str(&self) -> &str {
                 &self.0
             }

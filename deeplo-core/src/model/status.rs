@@ -7,26 +7,40 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// A move between two states that the machine does not allow.
+/// A move between two states that the machine does not allow, from
+/// [`DeployStatus::transition`] or [`HostState::transition`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("illegal {machine} transition: {from} -> {to}")]
 pub struct IllegalTransition {
+    /// Which machine refused: `"deployment status"` or `"host state"`.
     pub machine: &'static str,
+    /// The current state's name.
     pub from: String,
+    /// The wanted state's name.
     pub to: String,
 }
 
-/// Where a deployment is in its life: `pending -> running -> succeeded | failed`.
+/// Where a deployment is in its life: `pending -> running -> succeeded | failed`, and
+/// `pending -> failed` for a run cancelled or refused before it started. More states may be
+/// added, so a `match` needs a wildcard arm.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeployStatus {
+    /// Accepted and waiting for a worker.
     Pending,
+    /// The pipeline is running.
     Running,
+    /// Every step passed; the commit is live. Final.
     Succeeded,
+    /// A step failed, or the run was cancelled; see [`Deployment::error`](super::Deployment::error)
+    /// and [`Deployment::rollback`](super::Deployment::rollback). Final.
     Failed,
 }
 
 impl DeployStatus {
+    /// Every status, in lifecycle order (for tables and per-status counts). Its length grows
+    /// when a status is added.
     pub const ALL: [DeployStatus; 4] = [Self::Pending, Self::Running, Self::Succeeded, Self::Failed];
 
     /// Whether the deployment has ended.
@@ -41,7 +55,11 @@ impl DeployStatus {
         matches!((self, to), (Pending, Running) | (Pending, Failed) | (Running, Succeeded) | (Running, Failed))
     }
 
-    /// The transition function.
+    /// The transition function: `to` when [`can_become`](Self::can_become) allows it.
+    ///
+    /// # Errors
+    ///
+    /// [`IllegalTransition`] for any other move, such as leaving a final status.
     pub fn transition(self, to: DeployStatus) -> Result<DeployStatus, IllegalTransition> {
         if self.can_become(to) {
             Ok(to)
@@ -50,6 +68,7 @@ impl DeployStatus {
         }
     }
 
+    /// The lowercase name used in records, JSON and logs (`pending`, `running`...).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -67,17 +86,24 @@ impl fmt::Display for DeployStatus {
 }
 
 /// A host's state: `provisioning -> active <-> unreachable`, and any state ->
-/// `decommissioned`, which is final and takes no deploys.
+/// `decommissioned`, which is final and takes no deploys. More states may be added, so a
+/// `match` needs a wildcard arm.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HostState {
+    /// Known, but not reached yet.
     Provisioning,
+    /// The last contact succeeded.
     Active,
+    /// The last contact failed; it still accepts deploys, which may reach it again.
     Unreachable,
+    /// Retired: takes no deploys ([`accepts_deploys`](Self::accepts_deploys) is false). Final.
     Decommissioned,
 }
 
 impl HostState {
+    /// Every state, in lifecycle order. Its length grows when a state is added.
     pub const ALL: [HostState; 4] = [Self::Provisioning, Self::Active, Self::Unreachable, Self::Decommissioned];
 
     /// Whether deploys may be sent to a host in this state.
@@ -85,6 +111,8 @@ impl HostState {
         !matches!(self, Self::Decommissioned)
     }
 
+    /// Whether `self -> to` is allowed: provisioning to active or unreachable, active and
+    /// unreachable to each other, and anything but decommissioned to decommissioned.
     pub fn can_become(self, to: HostState) -> bool {
         use HostState::*;
         match (self, to) {
@@ -96,7 +124,11 @@ impl HostState {
         }
     }
 
-    /// The transition function.
+    /// The transition function: `to` when [`can_become`](Self::can_become) allows it.
+    ///
+    /// # Errors
+    ///
+    /// [`IllegalTransition`] for any other move, such as leaving decommissioned.
     pub fn transition(self, to: HostState) -> Result<HostState, IllegalTransition> {
         if self.can_become(to) {
             Ok(to)
@@ -105,6 +137,7 @@ impl HostState {
         }
     }
 
+    /// The lowercase name used in records, JSON and logs (`active`, `unreachable`...).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Provisioning => "provisioning",
