@@ -24,8 +24,9 @@ pub struct Progress {
 /// What happened to a run. As JSON, the variant's name is in `type` (`queued`,
 /// `step_started`...), beside its fields.
 ///
-/// Per run: `queued`, then `step_started` / `step_finished` pairs in step order, then
-/// `finished`. More kinds of event may come.
+/// Per run: `queued`, then a `step_started` / `step_finished` pair for each step as it runs
+/// (an automatic rollback's steps after the failed one), then `finished`. More kinds of
+/// event may come.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]

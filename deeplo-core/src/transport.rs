@@ -236,8 +236,9 @@ pub trait Connector: Send + Sync + fmt::Debug {
 ///   0755, symlinks as symlinks when [`Capabilities::symlinks`] is set. Existing files are
 ///   replaced. A transport without symlink support fails on a bundle that holds one rather
 ///   than leaving the link out.
-/// - [`close`](Transport::close) ends the connection; dropping a transport also does. The
-///   engine calls it once, after the last command, and ignores its error.
+/// - [`close`](Transport::close) ends the connection; dropping a transport also does (the
+///   engine only drops it on some error paths). The engine calls `close` at most once,
+///   after the last command, and ignores its error.
 ///
 /// # Errors
 ///

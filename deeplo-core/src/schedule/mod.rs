@@ -228,6 +228,10 @@ impl Scheduler {
     ///
     /// [`ErrorKind::QueueFull`] when `queue_capacity` jobs are already waiting,
     /// [`ErrorKind::ShuttingDown`] once [`shutdown`](Self::shutdown) has begun.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, when the job can start at once (it is spawned).
     pub fn submit<T, F, Fut>(&self, key: JobKey, job: F) -> Result<JobHandle<T>>
     where
         T: Send + 'static,
@@ -333,6 +337,10 @@ impl Scheduler {
     }
 
     /// Cancels a job by id (see [`JobHandle::cancel`]). Unknown or finished ids are ignored.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, when removing a queued job lets another one start.
     pub fn cancel(&self, id: JobId) {
         let fail = {
             let mut state = self.state();

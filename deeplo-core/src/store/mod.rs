@@ -58,11 +58,11 @@ pub struct PruneReport {
 ///   [`save_document`](Store::save_document) last stored under the name, or `None`. Document
 ///   names are `[a-z0-9_-]+`; any other name is refused with
 ///   [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput).
-/// - Every method may be called concurrently from several tasks; a deployment's own saves
-///   come from one task, in order (its pending record first).
+/// - Every method may be called concurrently from several tasks. A deployment's own saves
+///   come one at a time, in order (its `pending` record first).
 ///
-/// The conformance suite (`store::conformance`, feature `testing`) checks each of these
-/// points; every implementation runs it.
+/// The conformance suite (`store::conformance`, feature `testing`) checks every point that
+/// one caller can observe; every implementation runs it.
 ///
 /// # Errors
 ///
