@@ -12,6 +12,11 @@ use crate::secret::Secret;
 use crate::{Error, ErrorKind};
 
 /// Supplies a token for an `https://` URL (a GitHub App installation token), or none.
+///
+/// Called with the remote's URL each time an HTTPS remote asks for credentials; the token is
+/// sent as the password of the user `x-access-token` (GitHub's convention). It runs on a
+/// blocking thread of the tokio runtime, so it may wait for an async call there
+/// (`Handle::block_on`); returning `None` tries the remote without a token.
 pub type TokenProvider = Arc<dyn Fn(&str) -> Option<Secret> + Send + Sync>;
 
 /// How the git source reaches SSH and HTTPS remotes.
@@ -23,8 +28,8 @@ pub struct GitAuth {
     pub passphrase: Option<Secret>,
     /// Host keys of SSH remotes are checked here (accept-new or strict).
     pub known_hosts: KnownHosts,
-    /// Tokens for `https://` remotes, asked for each operation (so it may refresh them);
-    /// without one, HTTPS remotes are reached anonymously.
+    /// Tokens for `https://` remotes, asked for whenever a remote wants credentials (so it
+    /// may hand out fresh ones); without a provider, HTTPS remotes are reached anonymously.
     pub https_token: Option<TokenProvider>,
 }
 
