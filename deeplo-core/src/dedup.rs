@@ -3,9 +3,12 @@
 use crate::model::{DeployStatus, Deployment};
 use crate::plan::Job;
 
-/// What to do with a planned job.
+/// What to do with a planned job; [`SubmitOutcome::Skipped`](crate::engine::SubmitOutcome::Skipped)
+/// carries the skips. More reasons to skip may come.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Decision {
+    /// Run it: no record of this commit is queued, running or succeeded for the pair.
     Deploy,
     /// The pair's latest record is this commit and it is queued or running.
     SkipInFlight,
@@ -14,6 +17,7 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// Whether the job should run ([`Decision::Deploy`]).
     pub fn is_deploy(&self) -> bool {
         matches!(self, Self::Deploy)
     }

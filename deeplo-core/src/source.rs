@@ -10,7 +10,8 @@ use crate::config::Repo;
 use crate::model::CommitId;
 use crate::path::RelPath;
 
-/// What to read from a commit for one project.
+/// What to read from a commit for one project ([`Source::bundle`]); the fields borrow from
+/// the project's config entry.
 #[derive(Debug, Clone, Copy)]
 pub struct BundleRequest<'a> {
     /// The project's directory in the repository; nothing outside it is read.
@@ -22,13 +23,25 @@ pub struct BundleRequest<'a> {
     pub extra: &'a [RelPath],
 }
 
-/// One entry of a [`Bundle`].
+/// What a [`BundleEntry`] is: the two kinds of git tree entry a deploy can carry.
+///
+/// Deliberately exhaustive: a [`Transport`](crate::Transport) must write every kind a bundle
+/// holds, so a new kind should fail to compile in each transport rather than be skipped.
 #[derive(Clone, PartialEq, Eq)]
 pub enum EntryKind {
-    /// A regular file; `executable` is the git mode 100755.
-    File { data: Bytes, executable: bool },
-    /// A symbolic link, with its target as stored in git (relative or absolute text).
-    Symlink { target: String },
+    /// A regular file.
+    File {
+        /// The file's content.
+        data: Bytes,
+        /// Whether git stores it with mode 100755 (written with mode 0755, else 0644).
+        executable: bool,
+    },
+    /// A symbolic link.
+    Symlink {
+        /// The link's target as stored in git (relative or absolute text); a target that
+        /// leaves the project directory never reaches a bundle.
+        target: String,
+    },
 }
 
 impl fmt::Debug for EntryKind {
@@ -45,7 +58,9 @@ impl fmt::Debug for EntryKind {
 /// A file or symlink of a bundle, at a path relative to the project directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BundleEntry {
+    /// Where the entry goes, relative to the project directory (no `..`, not absolute).
     pub path: RelPath,
+    /// A file with its content, or a symlink with its target.
     pub kind: EntryKind,
 }
 
@@ -53,7 +68,9 @@ pub struct BundleEntry {
 /// relative to the project's `repo_subdir`, sorted, without duplicates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bundle {
+    /// The commit the files were read at.
     pub commit: CommitId,
+    /// The files and symlinks; directories are implied (see [`directories`](Self::directories)).
     pub entries: Vec<BundleEntry>,
 }
 
@@ -73,7 +90,7 @@ impl Bundle {
         dirs.into_iter().collect()
     }
 
-    /// Total bytes of file content.
+    /// Total bytes of file content (a symlink counts the length of its target).
     pub fn size(&self) -> usize {
         self.entries
             .iter()
@@ -84,6 +101,7 @@ impl Bundle {
             .sum()
     }
 
+    /// The entry at `path` (relative to the project directory, as in [`BundleEntry::path`]).
     pub fn get(&self, path: &str) -> Option<&BundleEntry> {
         self.entries.iter().find(|e| e.path.as_str() == path)
     }
@@ -101,9 +119,20 @@ impl Bundle {
 /// - [`changed_paths`](Source::changed_paths), [`is_ancestor`](Source::is_ancestor),
 ///   [`resolve`](Source::resolve) and [`bundle`](Source::bundle) read the local mirror only;
 ///   call `fetch` first.
-/// - A renamed file counts as both its old and new path.
-/// - A bundle holds only paths under the project directory; a symlink whose target leaves
-///   the project directory is refused; file modes (the executable bit) and symlinks are kept.
+/// - A renamed file counts as both its old and new path; the order of the paths does not
+///   matter (callers sort and dedup).
+/// - [`is_ancestor`](Source::is_ancestor) fails with
+///   [`ErrorKind::NotFound`](crate::ErrorKind::NotFound) when a commit is not in the mirror:
+///   the trigger reads that as "history rewritten" and plans the target as changed.
+/// - [`resolve`](Source::resolve) tries a branch name first, then a (possibly abbreviated)
+///   commit id; an ambiguous prefix is
+///   [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput).
+/// - A bundle holds only paths under the project directory, sorted, without duplicates; a
+///   symlink whose target leaves the project directory is refused; file modes (the
+///   executable bit) and symlinks are kept. A missing required or extra file is an error,
+///   never an incomplete bundle.
+/// - Every method may be called concurrently, for the same repo too (the engine runs
+///   several deploys and polls at once); an implementation serialises what must be.
 ///
 /// # Errors
 ///

@@ -17,20 +17,26 @@ use crate::source::Bundle;
 /// [`shell_quote`]; transports that exec directly pass the words as they are.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RemoteCommand {
+    /// The program to run: a name looked up in the remote `PATH`, or an absolute path.
     pub program: String,
+    /// The arguments, each one word as the program receives it (no shell splitting).
     pub args: Vec<String>,
 }
 
 impl RemoteCommand {
+    /// A command with no arguments yet; add them with [`arg`](Self::arg) and
+    /// [`args`](Self::args).
     pub fn new(program: impl Into<String>) -> Self {
         Self { program: program.into(), args: Vec::new() }
     }
 
+    /// Appends one argument, passed as one word whatever it contains.
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
         self.args.push(arg.into());
         self
     }
 
+    /// Appends several arguments, each passed as one word.
     pub fn args<I, S>(mut self, args: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -77,16 +83,26 @@ pub fn shell_quote(word: &str) -> Cow<'_, str> {
 /// Which output stream a chunk came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputStream {
+    /// The command's standard output.
     Stdout,
+    /// The command's standard error.
     Stderr,
 }
 
 /// Receives a command's output as it arrives (for run logs and live progress).
+///
+/// # Contract
+///
+/// [`output`](OutputSink::output) is called from the transport's task while the command
+/// runs, so it must return quickly and never block on the command itself. Chunks of one
+/// stream arrive in order; a chunk may split a line (or a UTF-8 character) anywhere.
 pub trait OutputSink: Send + Sync {
+    /// Takes one chunk of output, `data` as the command wrote it.
     fn output(&self, stream: OutputStream, data: &[u8]);
 }
 
-/// A sink that drops everything.
+/// A sink that drops everything, for commands whose output only matters at their end
+/// (it is still in the returned [`CommandOutput`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Discard;
 
@@ -97,6 +113,7 @@ impl OutputSink for Discard {
 /// How a remote command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
+    /// Exited with this status; `0` is success.
     Code(i32),
     /// Killed by a signal (its name when the transport knows it).
     Signal(&'static str),
@@ -105,6 +122,7 @@ pub enum ExitStatus {
 }
 
 impl ExitStatus {
+    /// Whether the command exited with status 0 (a signal or an unknown status is not).
     pub fn success(self) -> bool {
         self == Self::Code(0)
     }
@@ -123,16 +141,21 @@ impl fmt::Display for ExitStatus {
 /// A finished command: its status and everything it printed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandOutput {
+    /// How the command ended.
     pub status: ExitStatus,
+    /// Everything written to standard output, as bytes.
     pub stdout: Vec<u8>,
+    /// Everything written to standard error, as bytes.
     pub stderr: Vec<u8>,
 }
 
 impl CommandOutput {
+    /// Standard output as text (invalid UTF-8 replaced with `U+FFFD`).
     pub fn stdout_str(&self) -> Cow<'_, str> {
         String::from_utf8_lossy(&self.stdout)
     }
 
+    /// Standard error as text (invalid UTF-8 replaced with `U+FFFD`).
     pub fn stderr_str(&self) -> Cow<'_, str> {
         String::from_utf8_lossy(&self.stderr)
     }
@@ -146,7 +169,8 @@ impl CommandOutput {
     }
 }
 
-/// What a transport supports, so that callers check up front.
+/// What a transport supports, so that callers check up front
+/// ([`Transport::capabilities`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
     /// Bundles keep symbolic links.
@@ -163,7 +187,14 @@ pub struct Capabilities {
 ///
 /// - `connect` verifies the host's identity (for SSH: its host key under the configured
 ///   policy) before anything else and authenticates; a changed key is refused.
-/// - One transport serves one deploy: every command of the deploy runs over it.
+/// - One transport serves one deploy: every command of the deploy runs over it. The engine
+///   also connects to probe and observe hosts and to tear projects down, each time with a
+///   transport of its own that it closes when done.
+/// - `connect` may be called concurrently, for different hosts and for the same host; the
+///   engine keeps one connector for its whole life, behind an `Arc`.
+/// - A failed `connect` leaves nothing open; the host's state (reachable or not) is read
+///   from the error's kind, so a network failure must be
+///   [`ErrorKind::Unreachable`](crate::ErrorKind::Unreachable).
 ///
 /// # Errors
 ///
@@ -173,6 +204,8 @@ pub struct Capabilities {
 /// [`ErrorKind::Auth`](crate::ErrorKind::Auth) when the credentials are refused.
 #[async_trait]
 pub trait Connector: Send + Sync + fmt::Debug {
+    /// Opens an authenticated transport to `host` (its address, port, user and key as the
+    /// config gives them).
     async fn connect(&self, host: &Host) -> Result<Box<dyn Transport>>;
 }
 
@@ -180,19 +213,32 @@ pub trait Connector: Send + Sync + fmt::Debug {
 ///
 /// # Contract
 ///
+/// - Every word of a [`RemoteCommand`] reaches the remote program unchanged: a transport
+///   that goes through a shell sends [`RemoteCommand::to_shell`], one that execs directly
+///   passes the words as they are. Nothing else is added to the command line.
 /// - [`run_with_input`](Transport::run_with_input) runs one command to its end, feeding it
 ///   `input` as its standard input (closed when `input` ends), sends its output to `sink` as
 ///   it arrives and returns its status and output; a non-zero exit is `Ok` with that status,
 ///   not an error. When the command ends before `input` does, the rest of `input` is not
-///   read. Commands may run concurrently on one transport. [`run`](Transport::run) is the
-///   same with an empty input.
+///   read. `input` is forwarded while the command runs, chunk by chunk as it becomes
+///   readable, never collected first: the pipeline holds a lock on the host with a command
+///   whose input stays open until the deploy ends. Commands may run concurrently on one
+///   transport (that lock holder runs beside every other command of the deploy).
+///   [`run`](Transport::run) is the same with an empty input.
+/// - Deploys need [`Capabilities::streaming_output`]: the pipeline waits for a marker line
+///   of a command that is still running (the lock holder). A transport that can only hand
+///   the output over at the end still serves commands that end on their own (probes,
+///   observe, teardowns); the returned [`CommandOutput`] always holds all of it.
 /// - Dropping the future of a running command stops waiting for it and closes its channel;
 ///   the remote process may go on (as an `ssh` client's would).
 /// - [`write_bundle`](Transport::write_bundle) creates `dir` and its parents if missing and
 ///   writes every entry under it: files with mode 0644 (0755 when executable), directories
 ///   0755, symlinks as symlinks when [`Capabilities::symlinks`] is set. Existing files are
-///   replaced.
-/// - [`close`](Transport::close) ends the connection; dropping a transport also does.
+///   replaced. A transport without symlink support fails on a bundle that holds one rather
+///   than leaving the link out.
+/// - [`close`](Transport::close) ends the connection; dropping a transport also does (the
+///   engine only drops it on some error paths). The engine calls `close` at most once,
+///   after the last command, and ignores its error.
 ///
 /// # Errors
 ///
@@ -200,8 +246,10 @@ pub trait Connector: Send + Sync + fmt::Debug {
 /// [`ErrorKind::Io`](crate::ErrorKind::Io) when a remote file cannot be written.
 #[async_trait]
 pub trait Transport: Send + Sync + fmt::Debug {
+    /// What this transport supports; constant for the transport's life.
     fn capabilities(&self) -> Capabilities;
 
+    /// Runs `command` with `input` as its standard input; see the contract above.
     async fn run_with_input(
         &self,
         command: &RemoteCommand,
@@ -214,8 +262,11 @@ pub trait Transport: Send + Sync + fmt::Debug {
         self.run_with_input(command, &mut tokio::io::empty(), sink).await
     }
 
+    /// Writes every entry of `bundle` under the absolute remote directory `dir`; see the
+    /// contract above.
     async fn write_bundle(&self, dir: &str, bundle: &Bundle) -> Result<()>;
 
+    /// Ends the connection; commands still running lose their channel.
     async fn close(&self) -> Result<()>;
 }
 

@@ -181,6 +181,7 @@ async fn watch(mut rx: broadcast::Receiver<Progress>, lines: HashMap<Pair, Progr
                         format!("{} {step} {outcome:?} ({duration_ms} ms)", p.commit.short()).to_lowercase()
                     }
                     ProgressEvent::Finished { status, .. } => format!("{} {status}", p.commit.short()),
+                    _ => continue,
                 };
                 if !live && let ProgressEvent::StepFinished { .. } = &p.event {
                     eprintln!("{}@{}: {text}", p.pair.project, p.pair.host);

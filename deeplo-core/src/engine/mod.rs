@@ -1,6 +1,7 @@
 //! The [`Engine`]: the config, the backends and the scheduler put together. Library users
 //! build one with [`EngineBuilder`] and call [`Engine::deploy`], [`Engine::submit`] (for
-//! planned jobs), [`Engine::rollback`], [`Engine::probe`] and [`Engine::observe`].
+//! planned jobs), [`Engine::handle_head`] (for new branch heads), [`Engine::rollback`],
+//! [`Engine::probe`], [`Engine::observe`] and [`Engine::apply_config`].
 
 mod job;
 mod observe;
@@ -30,7 +31,40 @@ use crate::store::Store;
 use crate::transport::Connector;
 use crate::{Error, ErrorKind, Result};
 
-/// Builds an [`Engine`]; `build` fails when a required part is missing.
+/// Builds an [`Engine`] from its parts; [`build`](Self::build) fails when a required part is
+/// missing.
+///
+/// Required: a [`config`](Self::config), a [`source`](Self::source) (the embedded
+/// [`GitSource`](crate::GitSource)), a [`connector`](Self::connector) (`deeplo_ssh`'s, or
+/// your own) and a [`store`](Self::store) (the embedded [`FileStore`](crate::FileStore)).
+/// Optional, with their defaults: [`notifier`](Self::notifier) (none),
+/// [`limits`](Self::limits) ([`Limits::default`]), [`secret`](Self::secret) (none) and
+/// [`notify_timeout`](Self::notify_timeout) (30 seconds).
+///
+/// ```no_run
+/// use std::sync::Arc;
+///
+/// use deeplo_core::config::{self, EnvMap};
+/// use deeplo_core::git::GitAuth;
+/// use deeplo_core::known_hosts::{HostKeyPolicy, KnownHosts};
+/// use deeplo_core::schedule::Limits;
+/// use deeplo_core::{Connector, Engine, FileStore, GitSource};
+///
+/// # fn demo(connector: Arc<dyn Connector>) -> deeplo_core::Result<()> {
+/// let data = std::path::Path::new("/var/lib/deeplo");
+/// let loaded = config::load(&data.join("config.yml"), &EnvMap::default())?;
+/// let known_hosts = KnownHosts::new(data.join("known_hosts"), HostKeyPolicy::AcceptNew);
+/// let auth = GitAuth { private_key: None, passphrase: None, known_hosts, https_token: None };
+/// let engine = Engine::builder()
+///     .config(loaded.config)
+///     .store(Arc::new(FileStore::open(data, jiff::Timestamp::now())?))
+///     .source(Arc::new(GitSource::new(data.join("repos"), auth)))
+///     .connector(connector) // deeplo_ssh::SshConnector, or your own Connector
+///     .limits(Limits { max_per_host: 2, ..Limits::default() })
+///     .build()?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Default)]
 pub struct EngineBuilder {
     config: Option<Config>,
@@ -50,25 +84,32 @@ impl std::fmt::Debug for EngineBuilder {
 }
 
 impl EngineBuilder {
+    /// An empty builder (the same as [`Engine::builder`]).
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// The validated config to start with (required); later changes go through
+    /// [`Engine::apply_config`] or [`Engine::set_config`].
     pub fn config(mut self, config: Config) -> Self {
         self.config = Some(config);
         self
     }
 
+    /// Where commits come from (required).
     pub fn source(mut self, source: Arc<dyn Source>) -> Self {
         self.source = Some(source);
         self
     }
 
+    /// How hosts are reached (required).
     pub fn connector(mut self, connector: Arc<dyn Connector>) -> Self {
         self.connector = Some(connector);
         self
     }
 
+    /// Where records, run logs, cursors and the applied config live (required). Open it
+    /// before building: a file store marks the runs an earlier process left unfinished.
     pub fn store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
         self
@@ -80,13 +121,15 @@ impl EngineBuilder {
         self
     }
 
-    /// Concurrency limits, queue size and per-deploy timeout.
+    /// Concurrency limits, queue size, per-deploy timeout and lock wait (default:
+    /// [`Limits::default`]).
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = Some(limits);
         self
     }
 
-    /// A value that must never appear in run logs (a token, a webhook secret).
+    /// A value that must never appear in run logs or teardown output (a token, a webhook
+    /// secret); every occurrence is masked. Several may be added.
     pub fn secret(mut self, secret: Secret) -> Self {
         self.secrets.push(secret);
         self
@@ -98,6 +141,13 @@ impl EngineBuilder {
         self
     }
 
+    /// The engine, with an empty scheduler and no host state yet. Spawns nothing: the
+    /// scheduler starts jobs on the current tokio runtime as they are submitted.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidInput`] when the config, source, connector or store was not given
+    /// (the message names which).
     pub fn build(self) -> Result<Engine> {
         let missing = |what: &str| {
             Error::new(ErrorKind::InvalidInput, "build engine", format!("no {what} given to EngineBuilder"))
@@ -122,7 +172,23 @@ impl EngineBuilder {
     }
 }
 
-/// The deployment engine. Cheap to clone; clones share everything.
+/// The deployment engine: the config in force, the backends, the scheduler and the live
+/// progress of every run. Cheap to clone; clones share everything.
+///
+/// Build one with [`Engine::builder`] (see [`EngineBuilder`] for the parts and their
+/// defaults), then:
+///
+/// - deploy: [`deploy`](Self::deploy) (a project, at a branch head or a commit),
+///   [`submit`](Self::submit) (jobs from [`plan`](crate::plan::plan)),
+///   [`handle_head`](Self::handle_head) (a new branch head, as the poller and webhooks do),
+///   [`rollback`](Self::rollback);
+/// - watch: [`progress`](Self::progress), the [`Store`] for records and logs;
+/// - look at hosts: [`probe`](Self::probe), [`observe`](Self::observe),
+///   [`host_states`](Self::host_states);
+/// - change the config: [`apply_config`](Self::apply_config) at start and on each reload;
+/// - stop: [`shutdown`](Self::shutdown).
+///
+/// Every method that runs a deploy needs a tokio runtime.
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
@@ -154,6 +220,7 @@ pub(crate) struct Inner {
 }
 
 impl Engine {
+    /// Starts building an engine; see [`EngineBuilder`].
     pub fn builder() -> EngineBuilder {
         EngineBuilder::new()
     }
@@ -164,33 +231,45 @@ impl Engine {
     }
 
     /// Puts a new (already validated) config in force; runs already started keep theirs.
+    ///
+    /// Nothing is torn down or redeployed: [`apply_config`](Self::apply_config) does that,
+    /// and keeps the baseline it compares with up to date.
     pub fn set_config(&self, config: Config) {
         *self.inner.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
     }
 
+    /// The store the engine was built with (records, run logs, cursors).
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
     }
 
+    /// The source the engine was built with.
     pub fn source(&self) -> &Arc<dyn Source> {
         &self.inner.source
     }
 
+    /// The scheduler, for its [`stats`](Scheduler::stats), [`limits`](Scheduler::limits)
+    /// and queued or running [`jobs`](Scheduler::jobs).
     pub fn scheduler(&self) -> &Scheduler {
         &self.inner.scheduler
     }
 
-    /// Live progress of every run from now on.
+    /// Live progress of every run from now on. The channel holds 1024 events; a receiver
+    /// that falls further behind gets [`RecvError::Lagged`](broadcast::error::RecvError::Lagged)
+    /// and loses the oldest, and never slows a deploy down.
     pub fn progress(&self) -> broadcast::Receiver<Progress> {
         self.inner.progress.subscribe()
     }
 
-    /// What the engine last saw of each host it tried to reach.
+    /// What the engine last saw of each host it tried to reach (by deploys and probes): a
+    /// host never tried is absent. Kept in memory only.
     pub fn host_states(&self) -> HashMap<HostName, HostState> {
         self.inner.host_states.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Stops intake, waits up to `grace` for running deploys, then cancels them.
+    /// Stops intake, drops queued runs, waits up to `grace` for running deploys, then
+    /// cancels them and waits for them to save their failed records
+    /// (see [`Scheduler::shutdown`]).
     pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
         self.inner.scheduler.shutdown(grace).await
     }

@@ -12,41 +12,56 @@ use crate::path::remote_join;
 use crate::pipeline::{ComposeCommand, RemoteDirs, ServiceState, detect_compose, project_name, ps};
 use crate::{Error, ErrorKind, Result};
 
-/// Whether a host answered.
+/// Whether a host answered, from [`Engine::probe`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProbeResult {
+    /// The host's name in the config.
     pub host: HostName,
+    /// Where it was reached: `user@address:port`.
     pub address: String,
+    /// Connected, authenticated, and a compose command was found.
     pub ok: bool,
+    /// Why not, when `ok` is false (unreachable, refused key, no docker, timed out...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// The compose command found there.
+    /// The compose command found there, as one line (`docker compose`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compose: Option<String>,
+    /// How long the probe took, in milliseconds.
     pub millis: u64,
 }
 
-/// What runs on one host.
+/// What runs on one host, from [`Engine::observe`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HostObservation {
+    /// The host's name in the config.
     pub host: HostName,
+    /// Why the host could not be looked at (connect, compose command, timeout); `projects`
+    /// is then empty.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// One entry per project that targets the host, in config order.
     pub projects: Vec<ProjectObservation>,
 }
 
+/// What compose reports for one project on one host.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProjectObservation {
+    /// The project's name in the config.
     pub project: ProjectName,
+    /// Why `compose ps` failed for this project; `services` is then empty.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Its containers, as `compose ps` lists them (empty when nothing runs).
     pub services: Vec<ServiceState>,
 }
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl Engine {
-    /// Connects to every host in parallel and checks for docker and compose.
+    /// Connects to every host of the config in parallel and checks for docker and compose,
+    /// each within 15 seconds; updates [`host_states`](Self::host_states). One result per
+    /// host, in config order; failures are in the results, never an error.
     pub async fn probe(&self) -> Vec<ProbeResult> {
         let config = self.config();
         let probes = config.hosts.iter().map(|host| async move {
@@ -79,7 +94,9 @@ impl Engine {
         compose
     }
 
-    /// Runs `compose ps` for every project on every host, hosts in parallel.
+    /// Runs `compose ps` for every project on every host, hosts in parallel (each within 30
+    /// seconds). One observation per host, in config order; failures are in the
+    /// observations, never an error. Changes nothing on the hosts.
     pub async fn observe(&self) -> Vec<HostObservation> {
         let config = self.config();
         let looks = config.hosts.iter().map(|host| {

@@ -44,7 +44,12 @@ impl Engine {
     }
 
     /// What [`apply_config`](Self::apply_config) would do with `new`, without doing it
-    /// (compared with the baseline, or with the config in force when there is none).
+    /// (compared with the baseline, or with the config in force when there is none or it
+    /// cannot be read).
+    ///
+    /// # Errors
+    ///
+    /// None today: a baseline that cannot be loaded is replaced by the config in force.
     pub async fn config_diff(&self, new: &Config) -> Result<ConfigDiff> {
         let old = match self.applied_config().await {
             Ok(Some(old)) => old,

@@ -24,12 +24,15 @@ pub struct ReloadReport {
     /// The stored baseline could not be read (the message says why); the config that was in
     /// force was compared instead.
     pub baseline_error: Option<Error>,
+    /// What changed between the baseline and the new config, pair by pair.
     pub diff: ConfigDiff,
+    /// Pairs taken off their old host.
     pub torn_down: Vec<TornDown>,
     /// Removed or moved pairs with no deployment record: there was nothing to tear down.
     pub never_deployed: Vec<Pair>,
     /// Deploys submitted; wait on their handles for the records.
     pub deploys: Vec<Submitted>,
+    /// What could not be done; everything else was still tried.
     pub failures: Vec<ReloadFailure>,
 }
 
@@ -46,7 +49,8 @@ impl ReloadReport {
         }
     }
 
-    /// Whether everything the reload tried worked.
+    /// Whether everything the reload tried worked (the deploys themselves may still fail:
+    /// wait on their handles).
     pub fn is_clean(&self) -> bool {
         self.failures.is_empty() && self.baseline_error.is_none()
     }
@@ -55,38 +59,52 @@ impl ReloadReport {
 /// A teardown that succeeded.
 #[derive(Debug, Clone, Serialize)]
 pub struct TornDown {
+    /// The pair as the old config had it.
     pub pair: Pair,
     /// The old host entry's address, where the teardown ran.
     pub address: String,
+    /// What the teardown found and removed.
     pub outcome: TeardownOutcome,
     /// What compose and the script printed (secrets redacted).
     pub output: String,
 }
 
-/// Something a reload could not do; the rest of the reload went on.
+/// Something a reload could not do; the rest of the reload went on. More kinds may come.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ReloadFailure {
+    /// A removed or moved pair could not be torn down on its old host (it is not retried:
+    /// the new baseline no longer has it).
     Teardown {
+        /// The pair that is left on its old host.
         pair: Pair,
+        /// Why (unreachable host, compose failure, cancelled...).
         error: Error,
     },
+    /// A new, changed or moved pair could not be submitted (its commit could not be
+    /// found, or the scheduler refused it).
     Deploy {
+        /// The pair that was not deployed.
         pair: Pair,
+        /// Why.
         error: Error,
     },
     /// The new baseline was not saved: the next reload compares with the older one again.
     Baseline {
+        /// Why the store refused it.
         error: Error,
     },
 }
 
 impl ReloadFailure {
+    /// What went wrong.
     pub fn error(&self) -> &Error {
         match self {
             Self::Teardown { error, .. } | Self::Deploy { error, .. } | Self::Baseline { error } => error,
         }
     }
 
+    /// The pair it concerns; `None` for [`ReloadFailure::Baseline`].
     pub fn pair(&self) -> Option<&Pair> {
         match self {
             Self::Teardown { pair, .. } | Self::Deploy { pair, .. } => Some(pair),

@@ -13,14 +13,16 @@ use crate::schedule::{JobHandle, JobKey};
 use crate::store::HistoryQuery;
 use crate::{Error, ErrorKind, Result};
 
-/// A request to deploy a project (what `deeplo deploy` asks).
+/// A request to deploy a project (what `deeplo deploy` asks), for [`Engine::deploy`].
 #[derive(Debug, Clone)]
 pub struct DeployRequest {
+    /// The project's name in the config.
     pub project: String,
     /// One target host; `None` means every target of the project.
     pub host: Option<String>,
     /// A commit (full or abbreviated) or branch name; `None` means the branch head.
     pub commit: Option<String>,
+    /// What asked for it, as recorded in the deployment (usually `manual`).
     pub trigger: Trigger,
     /// Deploy even when the same commit already succeeded or is under way.
     pub force: bool,
@@ -29,29 +31,42 @@ pub struct DeployRequest {
 /// What happened to one planned job.
 #[derive(Debug)]
 pub struct Submitted {
+    /// The (project, host) pair of the job.
     pub pair: Pair,
+    /// The full commit id it deploys.
     pub commit: CommitId,
+    /// Queued (with a handle) or skipped (with the reason).
     pub outcome: SubmitOutcome,
 }
 
+/// Whether a job was queued or skipped by dedup.
+///
+/// Exhaustive on purpose: every reason not to run is a [`Decision`], which may grow.
 #[derive(Debug)]
 pub enum SubmitOutcome {
     /// Scheduled: wait on the handle for the final record.
     Queued(DeployHandle),
-    /// Dedup skipped it.
+    /// Dedup skipped it, for this reason (never [`Decision::Deploy`]).
     Skipped(Decision),
 }
 
-/// A scheduled run.
+/// A scheduled run. Dropping the handle does not cancel the run.
 #[derive(Debug)]
 pub struct DeployHandle {
+    /// The run's id: its record in the [`Store`](crate::Store) (saved `pending` already) and
+    /// its run log.
     pub run: RunId,
     job: JobHandle<Deployment>,
 }
 
 impl DeployHandle {
-    /// Waits for the run to end and returns its final record. A run dropped before it
-    /// started (cancelled, shutdown) comes back as an error.
+    /// Waits for the run to end and returns its final record (also saved in the store). A
+    /// failed deploy is `Ok` with a `failed` record.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Cancelled`] when the run was dropped before it started (cancelled, or
+    /// the engine shut down) or its task panicked.
     pub async fn wait(self) -> Result<Deployment> {
         self.job
             .wait()
@@ -59,14 +74,26 @@ impl DeployHandle {
             .map_err(|e| Error::new(ErrorKind::Cancelled, "deploy", format!("run {} did not complete: {e}", self.run)))
     }
 
-    /// Cancels the run (before it starts, or while it runs).
+    /// Cancels the run: a queued run never starts; a running one stops during its current
+    /// step and fails with a `cancelled` error. A cancelled run is not rolled back.
     pub fn cancel(&self) {
         self.job.cancel();
     }
 }
 
 impl Engine {
-    /// Resolves a request into jobs (project, target hosts, commit) and submits them.
+    /// Resolves a request into jobs (project, target hosts, commit) and submits them, one per
+    /// target host, through dedup (see [`submit`](Self::submit)).
+    ///
+    /// The commit is fetched into the mirror first: the branch head when none is given, a
+    /// full id as it is, anything else resolved after fetching the branch.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidInput`] for a project not in the config or a host that is not
+    /// one of its targets, [`ErrorKind::Config`] when its repo is missing, the
+    /// [`Source`](crate::Source)'s errors for the fetch and the resolution, and those of
+    /// [`submit`](Self::submit).
     pub async fn deploy(&self, request: DeployRequest) -> Result<Vec<Submitted>> {
         let config = self.config();
         let project = find_project(&config, &request.project)?;
@@ -94,7 +121,14 @@ impl Engine {
     }
 
     /// Takes a project back to an earlier good commit: `to` when given, else, per host, the
-    /// last successful commit before the one deployed now.
+    /// last successful commit before the one deployed now. `host` limits it to one target.
+    /// Rollbacks are forced (dedup does not skip them) and recorded with the trigger
+    /// `rollback`.
+    ///
+    /// # Errors
+    ///
+    /// As [`deploy`](Self::deploy), and [`ErrorKind::NotFound`] when a host has no earlier
+    /// successful deploy to go back to (nothing is submitted then).
     pub async fn rollback(&self, project: &str, host: Option<&str>, to: Option<&str>) -> Result<Vec<Submitted>> {
         let config = self.config();
         let project = find_project(&config, project)?;
@@ -146,7 +180,15 @@ impl Engine {
     }
 
     /// Dedups planned jobs against the store, records the ones to run as pending and hands
-    /// them to the scheduler.
+    /// them to the scheduler; `force` skips dedup. Returns one [`Submitted`] per job, in
+    /// order. Jobs must name a project and a host of the config in force, or their run fails
+    /// at its start.
+    ///
+    /// # Errors
+    ///
+    /// The store's errors, and [`ErrorKind::QueueFull`] / [`ErrorKind::ShuttingDown`] from
+    /// the scheduler: the refused job's record is saved as failed, and the jobs before it
+    /// stay queued (their handles are lost with the error; dedup sees them as in flight).
     pub async fn submit(&self, jobs: &[Job], trigger: Trigger, force: bool) -> Result<Vec<Submitted>> {
         let config = self.config();
         let _guard = self.inner.submit_lock.lock().await;

@@ -10,7 +10,8 @@
 mod bundle;
 mod remote;
 
-pub use remote::{GitAuth, RemoteKind, TokenProvider, classify, redact_url, slug};
+pub use remote::{GitAuth, TokenProvider};
+pub(crate) use remote::{redact_url, slug};
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -25,7 +26,12 @@ use crate::source::{Bundle, BundleRequest, Source};
 use crate::{Error, ErrorKind, Result};
 use remote::{Callbacks, map_error};
 
-/// A [`Source`] backed by local bare mirrors.
+/// A [`Source`] backed by local bare mirrors, one per remote URL (repo entries that share a
+/// URL share a mirror). Cheap to clone; clones share the mirrors and their locks.
+///
+/// Mirrors are created on first use and fetched incrementally (every branch, pruned, no
+/// tags). Keep one `GitSource` per mirrors directory: two of them (or two processes) on the
+/// same directory do not serialise with each other.
 #[derive(Debug, Clone)]
 pub struct GitSource {
     inner: Arc<Inner>,
@@ -44,7 +50,9 @@ impl GitSource {
         Self { inner: Arc::new(Inner { mirrors: mirrors.into(), auth, locks: Mutex::new(HashMap::new()) }) }
     }
 
-    /// Where the mirror of `url` lives.
+    /// Where the mirror of `url` lives: `mirrors` joined with a name derived from the URL as
+    /// the Go tool derives it (scheme and `user@` dropped, `.git` trimmed, characters other
+    /// than ASCII letters, digits, `.` and `-` made `_`), so existing mirrors carry over.
     pub fn mirror_path(&self, url: &str) -> PathBuf {
         self.inner.mirrors.join(slug(url))
     }

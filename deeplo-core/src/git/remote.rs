@@ -12,6 +12,11 @@ use crate::secret::Secret;
 use crate::{Error, ErrorKind};
 
 /// Supplies a token for an `https://` URL (a GitHub App installation token), or none.
+///
+/// Called with the remote's URL each time an HTTPS remote asks for credentials; the token is
+/// sent as the password of the user `x-access-token` (GitHub's convention). It runs on a
+/// blocking thread of the tokio runtime, so it may wait for an async call there
+/// (`Handle::block_on`); returning `None` tries the remote without a token.
 pub type TokenProvider = Arc<dyn Fn(&str) -> Option<Secret> + Send + Sync>;
 
 /// How the git source reaches SSH and HTTPS remotes.
@@ -19,9 +24,12 @@ pub type TokenProvider = Arc<dyn Fn(&str) -> Option<Secret> + Send + Sync>;
 pub struct GitAuth {
     /// The private key for SSH remotes; without one, ssh-agent is asked.
     pub private_key: Option<PathBuf>,
+    /// The passphrase of `private_key`, when it has one.
     pub passphrase: Option<Secret>,
     /// Host keys of SSH remotes are checked here (accept-new or strict).
     pub known_hosts: KnownHosts,
+    /// Tokens for `https://` remotes, asked for whenever a remote wants credentials (so it
+    /// may hand out fresh ones); without a provider, HTTPS remotes are reached anonymously.
     pub https_token: Option<TokenProvider>,
 }
 
@@ -38,15 +46,18 @@ impl std::fmt::Debug for GitAuth {
 
 /// What kind of remote a URL names.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RemoteKind {
+pub(crate) enum RemoteKind {
+    /// A path or a `file://` URL (or any other scheme libgit2 handles itself).
     Local,
+    /// `ssh://` or scp-style: whose host key is checked, on which port (22 by default).
     Ssh { user: Option<String>, host: String, port: u16 },
+    /// `https://` or `http://`.
     Https,
 }
 
 /// Classifies a remote URL: `https://`/`http://`, `ssh://[user@]host[:port]/path`,
 /// scp-style `[user@]host:path`, `file://` and plain paths.
-pub fn classify(url: &str) -> RemoteKind {
+pub(crate) fn classify(url: &str) -> RemoteKind {
     if url.starts_with("https://") || url.starts_with("http://") {
         return RemoteKind::Https;
     }
@@ -92,7 +103,7 @@ fn split_port(hostport: &str) -> (String, u16) {
 /// The mirror directory name for a URL, as the Go tool derives it: the scheme and any
 /// `user@` dropped, an scp-style `:` made a `/`, `.git` trimmed, and every character
 /// other than ASCII letters, digits, `.` and `-` replaced with `_`.
-pub fn slug(url: &str) -> String {
+pub(crate) fn slug(url: &str) -> String {
     let mut s = url.split_once("://").map_or(url, |(_, rest)| rest).to_owned();
     if let Some(at) = s.find('@')
         && s.find('/').is_none_or(|slash| at < slash)
@@ -112,7 +123,7 @@ pub fn slug(url: &str) -> String {
 }
 
 /// A URL with any password part replaced, for messages.
-pub fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     if let Some((scheme, rest)) = url.split_once("://") {
         let authority_end = rest.find('/').unwrap_or(rest.len());
         let authority = &rest[..authority_end];

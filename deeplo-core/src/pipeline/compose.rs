@@ -31,7 +31,7 @@ pub fn project_name(project: &ProjectName, prefix: Option<&str>) -> String {
 
 /// Which compose program the host has.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ComposeCommand {
+pub(crate) struct ComposeCommand {
     /// Program and leading arguments: `["docker", "compose"]`, `["docker-compose"]`, or the
     /// Compose v2 plugin binary itself (`["/usr/libexec/docker/cli-plugins/docker-compose"]`),
     /// which runs the same code as `docker compose` without starting the docker CLI first.
@@ -46,6 +46,7 @@ impl ComposeCommand {
         Self { words: vec!["docker".into(), "compose".into()], v2: true }
     }
 
+    #[cfg(test)]
     pub fn v1() -> Self {
         Self { words: vec!["docker-compose".into()], v2: false }
     }
@@ -89,8 +90,10 @@ impl ComposeCommand {
 /// One container as `ps` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct ServiceState {
+    /// The compose service (`web`, `db`...).
     #[serde(rename(deserialize = "Service", serialize = "service"), default)]
     pub service: String,
+    /// The container's name (`site-web-1`).
     #[serde(rename(deserialize = "Name", serialize = "name"), default)]
     pub name: String,
     /// `running`, `exited`, `restarting`, `created`...
@@ -102,6 +105,7 @@ pub struct ServiceState {
     /// `healthy`, `unhealthy`, `starting`, or empty when the service has no healthcheck.
     #[serde(rename(deserialize = "Health", serialize = "health"), default)]
     pub health: String,
+    /// The exit status of an exited container (0 otherwise).
     #[serde(rename(deserialize = "ExitCode", serialize = "exit_code"), default)]
     pub exit_code: i64,
     /// `docker ps` puts labels here as `k=v,k=v`; the service name is taken from them when
@@ -114,6 +118,7 @@ pub struct ServiceState {
 }
 
 impl ServiceState {
+    /// Whether the container runs now (`state` is `running`, whatever its health).
     pub fn is_running(&self) -> bool {
         self.state.eq_ignore_ascii_case("running")
     }
@@ -152,7 +157,7 @@ impl ServiceState {
 /// Parses `ps --format json` output: a JSON array (compose 2.0 to 2.20) or one object per
 /// line (later versions, and `docker ps --format '{{json .}}'`). Empty output, `null` and
 /// `[]` mean no containers.
-pub fn parse_ps(output: &str) -> Result<Vec<ServiceState>, String> {
+pub(crate) fn parse_ps(output: &str) -> Result<Vec<ServiceState>, String> {
     let text = output.trim();
     if text.is_empty() || text == "null" {
         return Ok(Vec::new());

@@ -2,8 +2,15 @@
 //!
 //! The pipeline is data: [`Step::ALL`] lists the steps in order with their names, so logs,
 //! progress bars, per-step timings and the API all show the same stages. Each step is a
-//! small function over a [`Transport`](crate::Transport); `StepRunner` times it, records it in the
-//! deployment record, logs it and stops it when the job is cancelled.
+//! small function over a [`Transport`](crate::Transport); the engine times each one, records
+//! it in the deployment record ([`StepRecord`] named by
+//! [`Step::name`]), logs it, reports it as [`Progress`] and stops
+//! it when the job is cancelled.
+//!
+//! Library users reach the pipeline through the [`Engine`](crate::Engine); this module
+//! exposes what they see of it: the [`Step`]s, the compose [`project_name`] of a project,
+//! the [`ServiceState`]s that [`Engine::observe`](crate::Engine::observe) reports, and
+//! [`teardown`], which takes a project off a host.
 //!
 //! Invariants: nothing on the host is touched before preflight passes, except repairing a
 //! swap that an earlier crash left half-done, emptying the staging directory and the lock
@@ -25,11 +32,12 @@ mod script;
 mod steps;
 mod teardown;
 
-pub use compose::{ComposeCommand, ServiceState, parse_ps, project_name};
-pub use remote::{LockFiles, RemoteDirs};
-pub use runlog::RunLog;
+pub(crate) use compose::ComposeCommand;
+pub use compose::{ServiceState, project_name};
+pub(crate) use remote::RemoteDirs;
+pub(crate) use runlog::RunLog;
 pub(crate) use steps::{Session, Target, deploy_commit, detect_compose, ps};
-pub use teardown::{TeardownOutcome, teardown, teardown_command};
+pub use teardown::{TeardownOutcome, teardown};
 
 use std::future::Future;
 use std::time::Instant;
@@ -42,8 +50,9 @@ use crate::model::{Deployment, StepOutcome, StepRecord};
 use crate::progress::{Progress, ProgressEvent};
 use crate::{Error, ErrorKind, Result};
 
-/// One stage of a deploy.
+/// One stage of a deploy, in the order [`Step::ALL`] lists. More steps may come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum Step {
     /// The mirror has the commit.
     Fetch,
@@ -70,6 +79,7 @@ pub enum Step {
 }
 
 impl Step {
+    /// Every step, in the order a deploy runs them (for progress bars and tables).
     pub const ALL: [Step; 10] = [
         Self::Fetch,
         Self::Extract,
@@ -83,6 +93,8 @@ impl Step {
         Self::Cleanup,
     ];
 
+    /// The step's name in records, run logs, progress events and the API (`fetch`,
+    /// `preflight`...); a rollback's steps carry the prefix `rollback:`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Fetch => "fetch",
@@ -107,7 +119,7 @@ impl Step {
 
 /// A failed step and why.
 #[derive(Debug)]
-pub struct StepFailure {
+pub(crate) struct StepFailure {
     pub step: Step,
     pub error: Error,
 }

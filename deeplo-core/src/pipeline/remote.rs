@@ -8,7 +8,7 @@ use crate::transport::RemoteCommand;
 
 /// The three directories of a deployed project on a host.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteDirs {
+pub(crate) struct RemoteDirs {
     /// `{deploy_dir}/{deploy_subdir}`: what compose runs from.
     pub live: String,
     /// `live.staging`: the new commit's files before the swap.
@@ -50,7 +50,7 @@ pub fn check_compose(words: &[String]) -> RemoteCommand {
 /// and inherited by its `compose up`, so that an `up` left running by a deployer that died
 /// still keeps the next deploy out until it ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LockFiles {
+pub(crate) struct LockFiles {
     pub deploy: String,
     pub compose: String,
 }

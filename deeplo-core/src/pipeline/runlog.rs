@@ -13,7 +13,7 @@ use crate::store::Store;
 use crate::transport::{OutputSink, OutputStream};
 
 /// Collects a run's log and writes it to the store.
-pub struct RunLog {
+pub(crate) struct RunLog {
     store: Arc<dyn Store>,
     id: RunId,
     redactor: Redactor,

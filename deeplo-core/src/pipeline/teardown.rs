@@ -36,7 +36,7 @@ const MARK: &str = "deeplo-teardown:";
 /// Parameters: live, staging, old, compose project name, down (`1`/`0`), remove files
 /// (`1`/`0`), then the compose program's words followed by `-f FILE` for each compose file
 /// (relative to the project directory, which the script changes into).
-pub fn teardown_command(
+pub(crate) fn teardown_command(
     dirs: &RemoteDirs,
     compose_project: &str,
     compose: Option<&ComposeCommand>,

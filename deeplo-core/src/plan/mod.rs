@@ -24,22 +24,31 @@ pub enum ChangedPaths {
 pub struct PushEvent {
     /// The repo entry (`repos[].name`) that was pushed to.
     pub repo: RepoName,
+    /// The branch that moved (`main`, not `refs/heads/main`); a push to a branch the repo
+    /// entry does not watch plans nothing.
     pub branch: String,
     /// The previous head, when known.
     pub before: Option<CommitId>,
+    /// The new head: the commit every planned job deploys.
     pub after: CommitId,
+    /// What the push changed, which decides the projects planned.
     pub changed: ChangedPaths,
 }
 
-/// One unit of work: deploy `commit` of `project` to `host`.
+/// One unit of work: deploy `commit` of `project` to `host`. Hand jobs to
+/// [`Engine::submit`](crate::Engine::submit).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Job {
+    /// The project (`projects[].name`).
     pub project: ProjectName,
+    /// One of the project's targets (`hosts[].name`).
     pub host: HostName,
+    /// The full commit id to deploy.
     pub commit: CommitId,
 }
 
 impl Job {
+    /// The (project, host) pair, the unit of dedup, scheduling and records.
     pub fn pair(&self) -> Pair {
         Pair::new(self.project.clone(), self.host.clone())
     }

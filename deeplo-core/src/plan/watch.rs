@@ -9,7 +9,8 @@ use std::fmt;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
-/// A compiled list of patterns. An empty list matches every path.
+/// A compiled list of patterns (a project's `watch_paths`). An empty list matches every
+/// path. Build it with [`WatchPaths::new`]; the config does it at load.
 #[derive(Clone)]
 pub struct WatchPaths {
     patterns: Vec<String>,
@@ -22,12 +23,18 @@ pub struct WatchPaths {
 pub struct InvalidGlob {
     /// Index of the pattern in the list.
     pub index: usize,
+    /// The pattern as written.
     pub pattern: String,
+    /// What is wrong with it, from the glob compiler (`unclosed character class`...).
     pub reason: String,
 }
 
 impl WatchPaths {
     /// Compiles every pattern and reports each one that fails.
+    ///
+    /// # Errors
+    ///
+    /// One [`InvalidGlob`] per pattern that does not compile, in list order.
     pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<Self, Vec<InvalidGlob>> {
         let mut builder = GlobSetBuilder::new();
         let mut errors = Vec::new();

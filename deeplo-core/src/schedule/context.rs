@@ -6,12 +6,14 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-/// Why a job was told to stop.
+/// Why a job was told to stop. More reasons may come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CancelReason {
     /// Someone cancelled it.
     Cancelled,
-    /// It ran longer than the job timeout.
+    /// It ran longer than the job timeout ([`Limits::job_timeout`](super::Limits::job_timeout),
+    /// given here).
     TimedOut(Duration),
     /// The scheduler shut down and the grace period ran out.
     Shutdown,
@@ -27,7 +29,12 @@ impl std::fmt::Display for CancelReason {
     }
 }
 
-/// A running job's view of the scheduler.
+/// A running job's view of the scheduler: whether, and why, it should stop. Clones share
+/// one token.
+///
+/// Cancellation is cooperative: the job watches [`cancelled`](Self::cancelled) (or runs its
+/// work through [`run_until_cancelled`](Self::run_until_cancelled)) and ends on its own,
+/// saving what it must.
 #[derive(Debug, Clone)]
 pub struct JobContext {
     token: CancellationToken,
@@ -55,10 +62,12 @@ impl JobContext {
         self.token.cancel();
     }
 
+    /// The token that fires on cancel, timeout or shutdown, to hand to code that takes one.
     pub fn token(&self) -> CancellationToken {
         self.token.clone()
     }
 
+    /// Whether the job was told to stop.
     pub fn is_cancelled(&self) -> bool {
         self.token.is_cancelled()
     }
@@ -68,6 +77,7 @@ impl JobContext {
         self.token.cancelled().await;
     }
 
+    /// Why the job was told to stop; `None` while it was not.
     pub fn reason(&self) -> Option<CancelReason> {
         *self.reason.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -77,7 +87,12 @@ impl JobContext {
         self.deadline
     }
 
-    /// Runs `fut` unless the job is cancelled first.
+    /// Runs `fut` unless the job is cancelled first; then `fut` is dropped and the reason
+    /// returned.
+    ///
+    /// # Errors
+    ///
+    /// The [`CancelReason`] when the token fired before `fut` completed.
     pub async fn run_until_cancelled<F: Future>(&self, fut: F) -> Result<F::Output, CancelReason> {
         tokio::select! {
             biased;

@@ -31,15 +31,21 @@ use crate::model::{HostName, Pair};
 use crate::{Error, ErrorKind, Result};
 
 /// How much runs at once, how much may wait, and for how long a job may run.
+///
+/// The default: as many workers as the machine has cores (2 when that is unknown), one job
+/// per host, 512 queued jobs, no job timeout, a lock wait of 300 seconds. Change a field
+/// with struct update syntax: `Limits { max_per_host: 2, ..Limits::default() }`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Jobs running at once, over all hosts (at least 1).
+    /// Jobs running at once, over all hosts (0 counts as 1).
     pub max_workers: usize,
-    /// Jobs running at once on one host (at least 1).
+    /// Jobs running at once on one host (0 counts as 1). Jobs of one pair never overlap,
+    /// whatever this says.
     pub max_per_host: usize,
     /// Jobs accepted but not started; a submit past this fails with [`ErrorKind::QueueFull`].
     pub queue_capacity: usize,
-    /// Time a job may run (queue time does not count) before its token fires.
+    /// Time a job may run (queue time does not count) before its token fires; `None` means
+    /// no limit.
     pub job_timeout: Option<Duration>,
     /// How long a deploy waits for the project's lock on the host (held by another deploy,
     /// a compose command still running there, or a person at a shell) before it fails.
@@ -61,28 +67,38 @@ impl Default for Limits {
 /// What a job is about: its pair decides the per-pair and per-host limits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct JobKey {
+    /// The (project, host) pair: one job of a pair runs at a time, and its host counts
+    /// towards [`Limits::max_per_host`].
     pub pair: Pair,
 }
 
-/// A job's id, unique within a scheduler.
+/// A job's id, unique within a scheduler (counting up from 1).
 pub type JobId = u64;
 
-/// Why a job gave no result.
+/// Why a job gave no result. A job that ran returns its own output, even when it was
+/// cancelled while running. More reasons may come.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum JobError {
+    /// Cancelled while it was still queued: it never ran.
     #[error("cancelled before it started")]
     Cancelled,
+    /// Still queued when [`Scheduler::shutdown`] began: it never ran.
     #[error("dropped at shutdown before it started")]
     ShutDown,
+    /// The job panicked; the panic's message.
     #[error("the job panicked: {0}")]
     Panicked(String),
 }
 
-/// Counts for metrics and the API.
+/// Counts for metrics and the API, from [`Scheduler::stats`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// Jobs accepted and not started.
     pub queued: usize,
+    /// Jobs running.
     pub running: usize,
+    /// Jobs running per host; hosts with none are absent.
     pub running_per_host: HashMap<HostName, usize>,
 }
 
@@ -124,6 +140,10 @@ struct Shared {
 }
 
 /// The scheduler. Cheap to clone; clones share one queue.
+///
+/// The [`Engine`](crate::Engine) owns one and submits every deploy and teardown to it; reach
+/// it with [`Engine::scheduler`](crate::Engine::scheduler). It runs jobs on the current
+/// tokio runtime, so [`submit`](Self::submit) must be called inside one.
 #[derive(Clone)]
 pub struct Scheduler {
     shared: Arc<Shared>,
@@ -135,7 +155,8 @@ impl std::fmt::Debug for Scheduler {
     }
 }
 
-/// A submitted job: wait for its result or cancel it.
+/// A submitted job: wait for its result or cancel it. Dropping the handle leaves the job
+/// queued or running.
 pub struct JobHandle<T> {
     id: JobId,
     scheduler: Scheduler,
@@ -149,6 +170,7 @@ impl<T> std::fmt::Debug for JobHandle<T> {
 }
 
 impl<T> JobHandle<T> {
+    /// The job's id (for [`Scheduler::cancel`]).
     pub fn id(&self) -> JobId {
         self.id
     }
@@ -159,12 +181,17 @@ impl<T> JobHandle<T> {
     }
 
     /// The job's output, or why there is none.
+    ///
+    /// # Errors
+    ///
+    /// The [`JobError`] saying why the job never ran, or that it panicked.
     pub async fn wait(self) -> std::result::Result<T, JobError> {
         self.result.await.unwrap_or_else(|_| Err(JobError::Panicked("the job's task ended without a result".into())))
     }
 }
 
 impl Scheduler {
+    /// An empty scheduler; `max_workers` and `max_per_host` of 0 are raised to 1.
     pub fn new(limits: Limits) -> Self {
         let limits =
             Limits { max_workers: limits.max_workers.max(1), max_per_host: limits.max_per_host.max(1), ..limits };
@@ -184,6 +211,7 @@ impl Scheduler {
         }
     }
 
+    /// The limits in force (after the raise to at least 1).
     pub fn limits(&self) -> Limits {
         self.shared.limits
     }
@@ -192,12 +220,18 @@ impl Scheduler {
         self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues a job. It starts when the limits allow, after every earlier job of its pair.
+    /// Queues a job. It starts when the limits allow, after every earlier job of its pair,
+    /// as a task of its own; `job` gets the [`JobContext`] to watch for cancellation. A
+    /// panic in the job is caught and reported as [`JobError::Panicked`].
     ///
     /// # Errors
     ///
     /// [`ErrorKind::QueueFull`] when `queue_capacity` jobs are already waiting,
     /// [`ErrorKind::ShuttingDown`] once [`shutdown`](Self::shutdown) has begun.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, when the job can start at once (it is spawned).
     pub fn submit<T, F, Fut>(&self, key: JobKey, job: F) -> Result<JobHandle<T>>
     where
         T: Send + 'static,
@@ -303,6 +337,10 @@ impl Scheduler {
     }
 
     /// Cancels a job by id (see [`JobHandle::cancel`]). Unknown or finished ids are ignored.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, when removing a queued job lets another one start.
     pub fn cancel(&self, id: JobId) {
         let fail = {
             let mut state = self.state();
@@ -336,6 +374,7 @@ impl Scheduler {
         }
     }
 
+    /// How many jobs wait and run now.
     pub fn stats(&self) -> Stats {
         let state = self.state();
         Stats { queued: state.queue.len(), running: state.running.len(), running_per_host: state.per_host.clone() }

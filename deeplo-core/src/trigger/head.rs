@@ -11,14 +11,20 @@ use crate::model::{CommitId, DeployStatus, Pair, RepoName, Trigger};
 use crate::plan::Job;
 use crate::{ErrorKind, Result};
 
-/// A head to plan, for one or more repo entries that share a URL and branch.
+/// A head to plan, for one or more repo entries that share a URL and branch, for
+/// [`Engine::handle_head`].
 #[derive(Debug, Clone)]
 pub struct HeadRequest {
+    /// The repo entries (`repos[].name`) that watch this URL and branch; the first one that
+    /// is still in the config gives the cursor key and is fetched. Names no longer in the
+    /// config are ignored.
     pub repos: Vec<RepoName>,
+    /// The new head of the branch.
     pub head: CommitId,
     /// Paths a webhook payload says changed between `.0` (its `before`) and `head`; used for
     /// targets whose last good commit is exactly `.0`, instead of a diff of the mirror.
     pub hint: Option<(CommitId, Vec<String>)>,
+    /// What saw the head (`webhook`, `poll`, `reconcile`), recorded in each deployment.
     pub trigger: Trigger,
     /// Plan even when the cursor is already at `head` (start-up, a repo seen for the first time).
     pub ignore_cursor: bool,
@@ -27,13 +33,15 @@ pub struct HeadRequest {
     pub deploy_all: bool,
 }
 
-/// Why a target is deployed.
+/// Why a target is deployed. Serialized in `snake_case`. More reasons may come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum TargetReason {
     /// Never deployed successfully.
     FirstDeploy,
-    /// A watched path changed since the target's last good commit.
+    /// A watched path changed since the target's last good commit (or that commit is gone
+    /// from the mirror, or the request said [`deploy_all`](HeadRequest::deploy_all)).
     Changed,
     /// Nothing watched changed, but the target's last deploy failed: a new head retries it.
     RetryFailed,
@@ -42,20 +50,26 @@ pub enum TargetReason {
 /// One target the head deploys to.
 #[derive(Debug, Clone, Serialize)]
 pub struct TargetPlan {
+    /// The job: the target's project and host, at the new head.
     pub job: Job,
+    /// Why it is deployed.
     pub reason: TargetReason,
 }
 
-/// What became of a head.
+/// What became of a head, from [`Engine::handle_head`].
 #[derive(Debug)]
 pub struct HeadOutcome {
+    /// The head that was planned.
     pub head: CommitId,
     /// The cursor was already at this head: nothing was planned.
     pub already_handled: bool,
     /// The head is behind the cursor or behind a target's last good commit (a late delivery,
     /// a force push back): those targets were left alone.
     pub stale_targets: usize,
+    /// The targets to deploy and why, before dedup.
     pub planned: Vec<TargetPlan>,
+    /// What the engine did with each planned job (queued, or skipped by dedup), in the
+    /// order of `planned`.
     pub submitted: Vec<Submitted>,
 }
 

@@ -17,8 +17,9 @@ use crate::{Error, ErrorKind, Result};
 /// Repo entries polled together.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PollGroup {
-    /// The cursor key (URL and branch).
+    /// The cursor key (URL and branch), as [`cursor_key`](super::cursor_key) makes it.
     pub key: String,
+    /// The repo entries of this URL and branch, in config order.
     pub repos: Vec<RepoName>,
     /// The shortest `poll_interval` of the entries.
     pub interval: Duration,
@@ -45,18 +46,29 @@ pub fn poll_groups(config: &Config, all: bool) -> Vec<PollGroup> {
 }
 
 /// Polls every group of the engine's current config (re-read each round, so reloads apply).
+///
+/// Start it with `tokio::spawn(Poller::new(engine.clone()).run(token))`; cancel the token to
+/// stop it.
 #[derive(Debug, Clone)]
 pub struct Poller {
     engine: Engine,
 }
 
 impl Poller {
+    /// A poller for `engine`'s repos; nothing runs until [`run`](Self::run) or
+    /// [`poll_once`](Self::poll_once).
     pub fn new(engine: Engine) -> Self {
         Self { engine }
     }
 
     /// One poll: `ls-remote`, then [`Engine::handle_head`] when the head moved (or always,
     /// with `startup`, so that a restart retries failed targets).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`] when no repo entry of the group is left in the config, the
+    /// [`Source`](crate::Source)'s errors for `ls-remote`, and those of
+    /// [`Engine::handle_head`].
     pub async fn poll_once(&self, group: &PollGroup, startup: bool) -> Result<HeadOutcome> {
         let config = self.engine.config();
         let repo =

@@ -72,6 +72,7 @@ pub fn status_description(event: &DeployEvent) -> String {
             }
             None => format!("Deploy to {} failed and was rolled back: {error}", d.host),
         },
+        kind => format!("Deploy of {} to {}: {kind}", d.commit.short(), d.host),
     };
     cut_description(&text)
 }

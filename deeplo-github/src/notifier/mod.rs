@@ -103,6 +103,10 @@ impl Notifier for GithubNotifier {
             DeployEventKind::Started => (DeploymentState::InProgress, CommitState::Pending),
             DeployEventKind::Succeeded => (DeploymentState::Success, CommitState::Success),
             DeployEventKind::Failed | DeployEventKind::RolledBack => (DeploymentState::Failure, CommitState::Failure),
+            _ => {
+                tracing::debug!(run = %d.id, kind = %event.kind, "an event GitHub has no state for; nothing reported");
+                return Ok(());
+            }
         };
 
         let known = match event.kind {

@@ -56,6 +56,7 @@ fn finished(started: &Deployment, kind: DeployEventKind) -> Deployment {
             d.fail(t, "health gate: /healthz answered 500; rolled back to ffffffff").unwrap();
         }
         DeployEventKind::Started => {}
+        other => panic!("no test record for a {other} event"),
     }
     d
 }

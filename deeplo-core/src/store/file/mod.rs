@@ -90,6 +90,7 @@ impl FileStore {
         Ok(FileStore { inner, interrupted, problems: loaded.problems })
     }
 
+    /// The directory the store was opened in.
     pub fn data_dir(&self) -> &Path {
         self.inner.layout.root()
     }
