@@ -13,7 +13,6 @@ use deeplo_core::config::{self, EnvMap};
 use deeplo_core::engine::SubmitOutcome;
 use deeplo_core::git::GitAuth;
 use deeplo_core::known_hosts::{HostKeyPolicy, KnownHosts};
-use deeplo_core::model::Trigger;
 use deeplo_core::{DeployEvent, DeployRequest, Engine, FileStore, GitSource, Notifier};
 use deeplo_ssh::{SshConnector, SshOptions};
 use deeplo_testbed::scenario::Scenario;
@@ -66,15 +65,7 @@ async fn main() -> anyhow::Result<()> {
         .build()?;
 
     // 4. Deploy the branch head of the project to every target and wait for the records.
-    let submitted = engine
-        .deploy(DeployRequest {
-            project: bed.project.clone(),
-            host: None,
-            commit: None,
-            trigger: Trigger::Manual,
-            force: false,
-        })
-        .await?;
+    let submitted = engine.deploy(DeployRequest::new(bed.project.clone())).await?;
     for s in submitted {
         match s.outcome {
             SubmitOutcome::Queued(handle) => {

@@ -21,7 +21,7 @@ use deeplo_core::config::{self, EnvMap, Host};
 use deeplo_core::engine::SubmitOutcome;
 use deeplo_core::git::GitAuth;
 use deeplo_core::known_hosts::{HostKeyPolicy, KnownHosts};
-use deeplo_core::model::{DeployStatus, Trigger};
+use deeplo_core::model::DeployStatus;
 use deeplo_core::transport::OutputStream;
 use deeplo_core::{
     Bundle, Capabilities, CommandOutput, Connector, DeployRequest, Engine, EntryKind, Error, ErrorKind, ExitStatus,
@@ -198,15 +198,7 @@ async fn main() -> anyhow::Result<()> {
         .connector(Arc::new(LocalConnector))
         .build()?;
 
-    let submitted = engine
-        .deploy(DeployRequest {
-            project: bed.project.clone(),
-            host: None,
-            commit: None,
-            trigger: Trigger::Manual,
-            force: false,
-        })
-        .await?;
+    let submitted = engine.deploy(DeployRequest::new(bed.project.clone())).await?;
     for s in submitted {
         let SubmitOutcome::Queued(handle) = s.outcome else { anyhow::bail!("{} was not queued", s.pair.project) };
         let record = handle.wait().await?;

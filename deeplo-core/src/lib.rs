@@ -29,6 +29,8 @@
 //! assert_eq!(jobs[0].host, "web-1");
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod dedup;
 pub mod engine;

@@ -47,6 +47,7 @@ mod env;
 mod envfile;
 mod interpolate;
 mod mapping;
+mod new;
 mod parse;
 mod project;
 mod settings;

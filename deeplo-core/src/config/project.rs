@@ -202,7 +202,7 @@ fn watch_paths(r: &mut Reader<'_>, f: &Fields<'_>, repo_subdir: Option<&RelPath>
 }
 
 /// Escapes glob metacharacters so that a directory name is matched literally.
-fn glob_escape(s: &str) -> String {
+pub(super) fn glob_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | '\\') {

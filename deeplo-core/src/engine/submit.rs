@@ -28,6 +28,14 @@ pub struct DeployRequest {
     pub force: bool,
 }
 
+impl DeployRequest {
+    /// A manual deploy of `project`'s branch head to every target, skipped for targets where
+    /// that commit already succeeded or is under way; set the fields to narrow it.
+    pub fn new(project: impl Into<String>) -> Self {
+        Self { project: project.into(), host: None, commit: None, trigger: Trigger::Manual, force: false }
+    }
+}
+
 /// What happened to one planned job.
 #[derive(Debug)]
 pub struct Submitted {

@@ -29,6 +29,13 @@ pub struct InvalidGlob {
     pub reason: String,
 }
 
+impl Default for WatchPaths {
+    /// The empty list: every path is watched.
+    fn default() -> Self {
+        Self { patterns: Vec::new(), set: GlobSet::empty() }
+    }
+}
+
 impl WatchPaths {
     /// Compiles every pattern and reports each one that fails.
     ///
