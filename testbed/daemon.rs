@@ -8,14 +8,18 @@ use std::time::{Duration, Instant};
 use crate::free_port;
 use crate::scenario::Scenario;
 
+/// A running `deeplo daemon` with its own data, config, port and socket.
 #[derive(Debug)]
 pub struct DaemonProcess {
     child: Option<Child>,
     bin: PathBuf,
     env: Vec<(String, String)>,
     log: PathBuf,
+    /// The HTTP port it listens on (webhooks, `/healthz`, run logs).
     pub http_port: u16,
+    /// Its admin socket.
     pub socket: PathBuf,
+    /// Its config file, which a test may rewrite to exercise reloads.
     pub config: PathBuf,
 }
 
@@ -104,10 +108,12 @@ impl DaemonProcess {
         status
     }
 
+    /// The process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
 
+    /// Everything it has logged so far (for assertion messages).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

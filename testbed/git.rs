@@ -25,6 +25,7 @@ impl GitRepo {
         Ok(repo)
     }
 
+    /// The repository's working directory (also its URL for the config).
     pub fn path(&self) -> &Path {
         &self.path
     }

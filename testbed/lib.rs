@@ -7,6 +7,8 @@
 //! install or start it (`bash .ci/install-deps`), so a test that needs Docker never
 //! silently passes without it.
 
+#![warn(missing_docs)]
+
 pub mod daemon;
 pub mod docker;
 pub mod engines;

@@ -40,8 +40,11 @@ pub fn compose_file(port: u16, extra: &str) -> String {
 /// One end-to-end setting. Containers of its compose project are removed on drop.
 #[derive(Debug)]
 pub struct Scenario {
+    /// Holds the data dir, the deploy dir and the repository; removed on drop.
     pub tmp: tempfile::TempDir,
+    /// The host.
     pub sshd: Sshd,
+    /// The repository the project is committed to.
     pub repo: GitRepo,
     /// The project's name (and compose project name).
     pub project: String,
@@ -69,6 +72,7 @@ impl Scenario {
         Ok(Self { tmp, sshd, repo, project: project.to_owned(), web_port })
     }
 
+    /// The engine's data directory (store, mirrors, known_hosts).
     pub fn data_dir(&self) -> PathBuf {
         self.tmp.path().join("data")
     }
@@ -103,6 +107,7 @@ impl Scenario {
         self.engine_with(yaml, HostKeyPolicy::AcceptNew)
     }
 
+    /// The same with a host key policy of the test's choosing.
     pub fn engine_with(&self, yaml: &str, policy: HostKeyPolicy) -> anyhow::Result<Engine> {
         Ok(engine_builder(yaml, &self.data_dir(), &self.sshd.client_key(), policy)?.build()?)
     }

@@ -132,6 +132,7 @@ impl Sshd {
         }
     }
 
+    /// The port it listens on, on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port
     }

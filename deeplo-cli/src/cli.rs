@@ -10,11 +10,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "deeplo",
     version,
     about = "Git commits become running Docker Compose projects on servers you own",
-    propagate_version = true
+    propagate_version = true,
+    long_about = None
 )]
+/// The whole command line: the global flags and one verb.
 pub struct Cli {
+    /// `--config` and `-o`, which every verb takes.
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// The verb and its own arguments.
     #[command(subcommand)]
     pub command: Command,
 }

@@ -1,6 +1,8 @@
 //! The `deeplo` command line. It wires the library crates together and prints; every
 //! decision (what to deploy, what is valid) is made in `deeplo-core`.
 
+#![warn(missing_docs)]
+
 mod cli;
 mod commands;
 mod context;
