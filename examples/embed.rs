@@ -13,6 +13,7 @@ use deeplo_core::config::{self, EnvMap};
 use deeplo_core::engine::SubmitOutcome;
 use deeplo_core::git::GitAuth;
 use deeplo_core::known_hosts::{HostKeyPolicy, KnownHosts};
+use deeplo_core::model::DeployStatus;
 use deeplo_core::{DeployEvent, DeployRequest, Engine, FileStore, GitSource, Notifier};
 use deeplo_ssh::{SshConnector, SshOptions};
 use deeplo_testbed::scenario::Scenario;
@@ -71,11 +72,22 @@ async fn main() -> anyhow::Result<()> {
             SubmitOutcome::Queued(handle) => {
                 let record = handle.wait().await?;
                 println!("{} on {}: {} in {} steps", record.project, record.host, record.status, record.steps.len());
+                anyhow::ensure!(record.status == DeployStatus::Succeeded, "the deploy failed: {:?}", record.error);
             }
             SubmitOutcome::Skipped(why) => println!("{} skipped: {why:?}", s.pair.project),
         }
     }
-    println!("the site answers: {:?}", bed.fetch_site());
+    let site = bed.fetch_site();
+    println!("the site answers: {site:?}");
+    anyhow::ensure!(site.as_deref() == Some("version 1\n"), "the site does not serve version 1");
     engine.shutdown(std::time::Duration::from_secs(5)).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn deploys_through_the_embedded_engine() {
+        super::main().unwrap();
+    }
 }
