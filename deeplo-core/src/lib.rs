@@ -56,7 +56,7 @@ pub use error::{Error, ErrorContext, ErrorKind, Result};
 #[cfg(feature = "git")]
 pub use git::GitSource;
 pub use notify::{DeployEvent, DeployEventKind, Notifier};
-pub use secret::{Redactor, Secret};
+pub use secret::{Redactor, Secret, constant_time_eq};
 pub use source::{Bundle, BundleEntry, BundleRequest, EntryKind, Source};
 pub use store::{FileStore, HistoryQuery, Store};
 pub use transport::{

@@ -6,10 +6,30 @@ use std::sync::Arc;
 /// A secret value (token, webhook secret, passphrase). `Debug` and `Display` print `***`;
 /// the value is reached only through [`Secret::expose`]. Cloning is cheap (shared).
 ///
-/// Its `==` is not constant-time: compare a secret against untrusted input (an HMAC, a
-/// token from a request) with a constant-time comparison instead.
-#[derive(Clone, PartialEq, Eq)]
+/// Its `==` takes a time that depends only on the lengths of the two values (see
+/// [`constant_time_eq`]), so comparing a secret with one taken from a request tells an
+/// attacker nothing about how much of it was right.
+#[derive(Clone)]
 pub struct Secret(Arc<str>);
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        constant_time_eq(self.0.as_bytes(), other.0.as_bytes())
+    }
+}
+
+impl Eq for Secret {}
+
+/// Whether `a` and `b` hold the same bytes, in a time that depends only on their lengths
+/// (every byte is compared, whatever the first difference): for tokens and digests taken
+/// from requests. Different lengths are told apart at once; a length is not a secret.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
 
 impl Secret {
     /// Wraps a value, as given (no trimming).
@@ -114,6 +134,12 @@ mod tests {
     fn never_printed() {
         let s = Secret::new("hunter2-very-secret");
         assert_eq!(format!("{s:?} {s}"), "Secret(***) ***");
+        assert_eq!(s, Secret::new(s.expose()));
+        assert_ne!(s, Secret::new(format!("{}x", s.expose())));
+        assert!(constant_time_eq(b"token-1", b"token-1"));
+        assert!(!constant_time_eq(b"token-1", b"token-2"));
+        assert!(!constant_time_eq(b"token", b"token-1"));
+        assert!(constant_time_eq(b"", b""));
         assert_eq!(s.expose(), "hunter2-very-secret");
     }
 
