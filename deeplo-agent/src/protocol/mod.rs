@@ -21,7 +21,8 @@
 //! encoding of a [`Frame`], with nothing before or after it. In brief:
 //!
 //! - an enum is its variant index as a varint (LEB128: 7 bits a byte, least significant
-//!   first, high bit set on every byte but the last), then the variant's fields; so a frame
+//!   first, high bit set on every byte but the last; a reader accepts needless continuation
+//!   bytes, a writer sends the shortest form), then the variant's fields; so a frame
 //!   opens with the direction (`0` [`ToAgent`], `1` [`ToDaemon`]) and the kind (the
 //!   position in [`ToAgent::KINDS`] or [`ToDaemon::KINDS`]);
 //! - a struct or struct-like variant is its fields in declaration order, nothing between;

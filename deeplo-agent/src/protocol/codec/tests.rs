@@ -196,3 +196,11 @@ fn semantic_limits_are_refused_on_both_ends() {
     let err = decode(&postcard::to_stdvec(&empty_program).unwrap()).unwrap_err();
     assert!(err.to_string().contains("program is empty"), "{err}");
 }
+
+#[test]
+fn overlong_varints_are_accepted() {
+    // Postcard reads a varint with needless continuation bytes as its value; writers never
+    // produce one, readers must accept it.
+    assert_eq!(decode(&[0x00, 0x03, 0xac, 0x00]).unwrap(), ToAgent::StdinEnd { id: RequestId(44) }.into());
+    assert_eq!(decode(&[0x80, 0x00, 0x83, 0x00, 0x01]).unwrap(), ToAgent::StdinEnd { id: RequestId(1) }.into());
+}
