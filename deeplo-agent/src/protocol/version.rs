@@ -26,6 +26,16 @@ pub enum Side {
     Daemon,
 }
 
+impl Side {
+    /// `"agent"` or `"daemon"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Agent => "agent",
+            Self::Daemon => "daemon",
+        }
+    }
+}
+
 impl fmt::Display for Side {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -40,7 +50,8 @@ impl fmt::Display for Side {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error(
     "protocol version mismatch: the agent speaks version {agent}, the daemon version {daemon} \
-     (this {found_by:?} speaks {OLDEST_PROTOCOL_VERSION} to {PROTOCOL_VERSION}); upgrade the {upgrade}"
+     (this {found} speaks {OLDEST_PROTOCOL_VERSION} to {PROTOCOL_VERSION}); upgrade the {upgrade}",
+    found = .found_by.name()
 )]
 pub struct VersionMismatch {
     /// The agent's version: the one it offered, or the one the daemon chose that it refused.
@@ -135,6 +146,8 @@ mod tests {
         assert_eq!(err.close_code(), CloseCode::VersionMismatch);
         let message = err.to_string();
         assert!(message.contains("agent speaks version 0"), "{message}");
+        let range = format!("(this daemon speaks {OLDEST_PROTOCOL_VERSION} to {PROTOCOL_VERSION})");
+        assert!(message.contains(&range), "{message}");
         assert!(message.contains(&format!("daemon version {PROTOCOL_VERSION}")), "{message}");
         assert!(message.ends_with("upgrade the agent (deeplo-agent on the server)"), "{message}");
     }
