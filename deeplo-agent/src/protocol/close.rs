@@ -79,9 +79,11 @@ impl CloseCode {
     }
 
     /// Whether the agent connects again (after [`reconnect_delay`](super::reconnect_delay)):
-    /// yes, except for a bad token and a decommissioned server, which retrying cannot fix.
+    /// yes, except for a bad token and a decommissioned server, which retrying cannot fix,
+    /// and a replaced connection: a newer agent of the same server took over, and two agents
+    /// retrying would replace each other for ever.
     pub fn should_retry(self) -> bool {
-        !matches!(self, Self::BadToken | Self::Decommissioned)
+        !matches!(self, Self::BadToken | Self::Decommissioned | Self::Replaced)
     }
 }
 
@@ -115,6 +117,6 @@ mod tests {
     #[test]
     fn only_token_and_decommission_are_final() {
         let final_codes: Vec<CloseCode> = CloseCode::ALL.into_iter().filter(|c| !c.should_retry()).collect();
-        assert_eq!(final_codes, [CloseCode::BadToken, CloseCode::Decommissioned]);
+        assert_eq!(final_codes, [CloseCode::BadToken, CloseCode::Replaced, CloseCode::Decommissioned]);
     }
 }

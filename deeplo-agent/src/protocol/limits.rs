@@ -38,11 +38,12 @@ pub const MAX_IN_FLIGHT_REQUESTS: usize = 64;
 /// own queue of unsent input to this size too, and stops reading the input past it.
 pub const MAX_BUFFERED_OUTPUT_BYTES: usize = 4 * 1024 * 1024;
 
-/// The heartbeat interval a daemon offers unless configured otherwise (5 s: a long command
-/// is told from a dead agent within seconds, not after a global timeout).
-pub const DEFAULT_HEARTBEAT_INTERVAL_SECS: u32 = 5;
+/// The heartbeat interval a daemon offers unless configured otherwise (10 s: a dead agent
+/// is noticed within half a minute, not after a global timeout, for one small frame per
+/// agent every 10 s).
+pub const DEFAULT_HEARTBEAT_INTERVAL_SECS: u32 = 10;
 
-/// The missed heartbeats a daemon tolerates unless configured otherwise (3: about 15 s).
+/// The missed heartbeats a daemon tolerates unless configured otherwise (3: about 30 s).
 pub const DEFAULT_HEARTBEAT_ALLOWANCE: u32 = 3;
 
 /// Checks that `frame` keeps the semantic bounds: chunks within [`MAX_CHUNK_BYTES`], a
