@@ -1,6 +1,9 @@
 //! Reaching a host: a [`Connector`] opens a [`Transport`], which runs commands and writes
 //! bundles on it.
 
+#[cfg(feature = "testing")]
+pub mod conformance;
+
 use std::borrow::Cow;
 use std::fmt;
 
