@@ -146,7 +146,11 @@ echo "alone $2"; exit 1"#;
     let commands: Vec<RemoteCommand> =
         (0..8).map(|i| RemoteCommand::script(SCRIPT, [dir.clone(), i.to_string()])).collect();
     let runs = commands.iter().zip(&sinks).map(|(c, s)| t.run(c, s));
-    let outs = within("eight concurrent commands", futures::future::join_all(runs)).await;
+    let outs = within(
+        "eight concurrent commands (each waits for all eight: commands run one at a time hang here)",
+        futures::future::join_all(runs),
+    )
+    .await;
     remove_scratch(t, &dir).await;
     for (i, (out, sink)) in outs.into_iter().zip(&sinks).enumerate() {
         let out = out.unwrap_or_else(|e| panic!("concurrent command {i}: {e}"));
