@@ -219,4 +219,14 @@ mod tests {
     fn deploys_through_the_local_transport() {
         super::main().unwrap();
     }
+
+    #[tokio::test]
+    async fn the_local_transport_keeps_the_contract() {
+        // No lost-connection check: commands are child processes, there is no connection.
+        deeplo_core::transport::conformance::run_all(
+            || async { Ok(Box::new(super::LocalTransport) as Box<dyn super::Transport>) },
+            None,
+        )
+        .await;
+    }
 }

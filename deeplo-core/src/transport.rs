@@ -1,6 +1,9 @@
 //! Reaching a host: a [`Connector`] opens a [`Transport`], which runs commands and writes
 //! bundles on it.
 
+#[cfg(feature = "testing")]
+pub mod conformance;
+
 use std::borrow::Cow;
 use std::fmt;
 
@@ -236,6 +239,10 @@ pub trait Connector: Send + Sync + fmt::Debug {
 ///   0755, symlinks as symlinks when [`Capabilities::symlinks`] is set. Existing files are
 ///   replaced. A transport without symlink support fails on a bundle that holds one rather
 ///   than leaving the link out.
+/// - When the connection is lost, a command that is running ends (it never hangs) with an
+///   [`ErrorKind::Unreachable`](crate::ErrorKind::Unreachable) error or with an
+///   [`ExitStatus::Unknown`] status (its status never came; SSH answers so); every later
+///   command fails with [`ErrorKind::Unreachable`](crate::ErrorKind::Unreachable).
 /// - [`close`](Transport::close) ends the connection; dropping a transport also does (the
 ///   engine only drops it on some error paths). The engine calls `close` at most once,
 ///   after the last command, and ignores its error.
