@@ -3,10 +3,13 @@
 //! deployed to. The daemon runs the same pipeline through it as over SSH: commands with
 //! standard input and streamed output, bundle writes, Docker facts.
 //!
-//! This crate holds, so far, the versioned wire protocol between the agent and the daemon
+//! This crate holds the versioned wire protocol between the agent and the daemon
 //! ([`protocol`]): the messages, their encoding, the limits both sides keep, the close codes
 //! and the reconnect backoff. Both programs are built on it; a second implementation of
-//! either side can be written from its documentation.
+//! either side can be written from its documentation. Over it, the two ends of a connection,
+//! each speaking to bounded channels of messages so that any carrier of frames fits:
+//! [`agent::Executor`] runs the requests on the server, and [`hub::AgentTransport`] is the
+//! daemon's [`Transport`](deeplo_core::Transport) through it.
 //!
 //! A frame is one WebSocket binary message holding the postcard encoding of a
 //! [`Frame`](protocol::Frame): requests from the daemon ([`ToAgent`](protocol::ToAgent)), each
@@ -33,4 +36,6 @@
 
 #![warn(missing_docs)]
 
+pub mod agent;
+pub mod hub;
 pub mod protocol;

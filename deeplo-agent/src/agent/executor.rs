@@ -1,0 +1,227 @@
+//! The [`Executor`]: one per connection, it dispatches the daemon's requests to a task each.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+
+use super::bundle::{self, BundlePart};
+use super::command::{self, CommandRequest};
+use crate::protocol::{
+    MAX_BUFFERED_OUTPUT_BYTES, MAX_CHUNK_BYTES, MAX_IN_FLIGHT_REQUESTS, RequestId, ToAgent, ToDaemon,
+};
+
+/// How long a cancelled command has between SIGTERM and SIGKILL.
+pub const TERMINATE_GRACE: Duration = Duration::from_secs(10);
+
+/// Chunks of standard input (or bundle entries) held for one request and not yet written:
+/// [`MAX_BUFFERED_OUTPUT_BYTES`] worth of full chunks.
+const REQUEST_QUEUE: usize = MAX_BUFFERED_OUTPUT_BYTES / MAX_CHUNK_BYTES;
+
+/// Carries out the requests of one connection: runs commands, writes bundles, answers the
+/// rest.
+///
+/// # Requests
+///
+/// - [`ToAgent::Exec`] runs the program directly (no shell) with the given arguments,
+///   environment additions and working directory, in a task of its own: several commands run
+///   at once, each independent. Its output is sent as [`ToDaemon::Output`] chunks of at most
+///   [`MAX_CHUNK_BYTES`], then one [`ToDaemon::Exited`]. A program that is not found exits
+///   127 with a `not found` line on stderr, and one that may not be executed exits 126, as
+///   from a shell (the pipeline reads 127 as "not installed"); a missing working directory or
+///   any other failure to start is [`ToDaemon::Failed`].
+/// - [`ToAgent::Cancel`] sends the command SIGTERM, then SIGKILL after
+///   [`TERMINATE_GRACE`]; it still ends with [`ToDaemon::Exited`]. A cancelled bundle
+///   write is abandoned and answered by [`ToDaemon::Failed`].
+/// - A bundle ([`ToAgent::WriteBundle`] and its entries) is written on a blocking thread and
+///   answered, after [`ToAgent::BundleEnd`], by [`ToDaemon::BundleWritten`] or by
+///   [`ToDaemon::Failed`] with the first error.
+/// - [`ToAgent::DockerFacts`] is answered by [`ToDaemon::Failed`]: this agent does not read
+///   Docker facts yet.
+/// - [`ToAgent::Reattach`] is answered for each id by [`ToDaemon::Reattached`], `running`
+///   when the request runs on this executor (commands do not survive a reconnect yet).
+/// - [`ToAgent::Welcome`] concerns the connection and is ignored here.
+///
+/// An [`Exec`](ToAgent::Exec) or [`WriteBundle`](ToAgent::WriteBundle) beyond
+/// [`MAX_IN_FLIGHT_REQUESTS`], or with an id already running, is answered by
+/// [`ToDaemon::Failed`]. Bundle entries for an unknown id are answered by
+/// [`ToDaemon::Failed`]; [`Stdin`](ToAgent::Stdin), [`StdinEnd`](ToAgent::StdinEnd) and
+/// [`Cancel`](ToAgent::Cancel) for an unknown id are ignored, because they cross the end of
+/// the command on the wire (the daemon sent them before it read `Exited`).
+///
+/// # Backpressure
+///
+/// Every frame goes out through the bounded `outgoing` channel, and a command's output is
+/// read only once the previous chunk has been queued: a slow daemon fills the channel, the
+/// command's pipes fill, and the command blocks on its writes. Memory stays bounded (one
+/// chunk per stream and the channel's capacity), output is slowed, never dropped. Standard
+/// input and bundle entries are queued per request up to [`MAX_BUFFERED_OUTPUT_BYTES`];
+/// past that the executor stops reading `incoming` until the request catches up, which
+/// pushes back on the connection.
+///
+/// # Shutdown
+///
+/// [`run`](Self::run) returns when `incoming` closes (the connection is gone); the commands
+/// still running are killed and bundle writes abandoned.
+#[derive(Debug)]
+pub struct Executor {
+    outgoing: mpsc::Sender<ToDaemon>,
+    requests: HashMap<RequestId, Running>,
+    tasks: JoinSet<RequestId>,
+}
+
+/// What the executor keeps of a request in progress.
+#[derive(Debug)]
+enum Running {
+    Command { stdin: Option<mpsc::Sender<Vec<u8>>>, cancel: Option<oneshot::Sender<()>> },
+    Bundle { parts: Option<mpsc::Sender<BundlePart>> },
+}
+
+impl Executor {
+    /// An executor that sends its frames to `outgoing`.
+    pub fn new(outgoing: mpsc::Sender<ToDaemon>) -> Self {
+        Self { outgoing, requests: HashMap::new(), tasks: JoinSet::new() }
+    }
+
+    /// Carries out every request read from `incoming` until it closes; see the type's docs.
+    pub async fn run(mut self, mut incoming: mpsc::Receiver<ToAgent>) {
+        loop {
+            tokio::select! {
+                Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => match done {
+                    Ok(id) => {
+                        self.requests.remove(&id);
+                    }
+                    Err(e) => tracing::error!(error = %e, "a request task failed"),
+                },
+                message = incoming.recv() => match message {
+                    Some(message) => self.handle(message).await,
+                    None => break,
+                },
+            }
+        }
+        tracing::debug!(running = self.requests.len(), "connection closed; stopping its requests");
+    }
+
+    async fn handle(&mut self, message: ToAgent) {
+        match message {
+            ToAgent::Welcome(_) => {}
+            ToAgent::Exec { id, program, args, env, cwd, stdin } => {
+                self.start_command(CommandRequest { id, program, args, env, cwd, stdin }).await;
+            }
+            ToAgent::Stdin { id, data } => {
+                if let Some(Running::Command { stdin: Some(tx), .. }) = self.requests.get(&id) {
+                    // An error means the command has ended: the rest of its input is moot.
+                    let _ = tx.send(data).await;
+                }
+            }
+            ToAgent::StdinEnd { id } => {
+                if let Some(Running::Command { stdin, .. }) = self.requests.get_mut(&id) {
+                    stdin.take();
+                }
+            }
+            ToAgent::Cancel { id } => self.cancel(id),
+            ToAgent::WriteBundle { id, dir } => self.start_bundle(id, dir).await,
+            ToAgent::BundleFile { id, path, executable } => {
+                self.bundle_part(id, BundlePart::File { path, executable }).await;
+            }
+            ToAgent::BundleData { id, data } => self.bundle_part(id, BundlePart::Data(data)).await,
+            ToAgent::BundleSymlink { id, path, target } => {
+                self.bundle_part(id, BundlePart::Symlink { path, target }).await;
+            }
+            ToAgent::BundleEnd { id } => self.bundle_part(id, BundlePart::End).await,
+            ToAgent::DockerFacts { id, .. } => {
+                self.fail(id, "this agent does not report Docker facts yet".into()).await;
+            }
+            ToAgent::Reattach { ids } => {
+                for id in ids {
+                    let running = self.requests.contains_key(&id);
+                    self.send(ToDaemon::Reattached { id, running }).await;
+                }
+            }
+        }
+    }
+
+    /// Why a new request cannot start, if it cannot.
+    fn refuse(&self, id: RequestId) -> Option<String> {
+        if self.requests.contains_key(&id) {
+            Some(format!("request {} is already running", id.0))
+        } else if self.requests.len() >= MAX_IN_FLIGHT_REQUESTS {
+            Some(format!("more than {MAX_IN_FLIGHT_REQUESTS} requests in flight"))
+        } else {
+            None
+        }
+    }
+
+    async fn start_command(&mut self, request: CommandRequest) {
+        let id = request.id;
+        if let Some(reason) = self.refuse(id) {
+            return self.fail(id, reason).await;
+        }
+        let (stdin_tx, stdin_rx) = if request.stdin {
+            let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let (cancel_tx, cancel_rx) = oneshot::channel();
+        let outgoing = self.outgoing.clone();
+        self.tasks.spawn(async move {
+            command::run(request, stdin_rx, cancel_rx, outgoing).await;
+            id
+        });
+        self.requests.insert(id, Running::Command { stdin: stdin_tx, cancel: Some(cancel_tx) });
+    }
+
+    async fn start_bundle(&mut self, id: RequestId, dir: String) {
+        if let Some(reason) = self.refuse(id) {
+            return self.fail(id, reason).await;
+        }
+        let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
+        let outgoing = self.outgoing.clone();
+        self.tasks.spawn(async move {
+            bundle::write(id, dir, rx, outgoing).await;
+            id
+        });
+        self.requests.insert(id, Running::Bundle { parts: Some(tx) });
+    }
+
+    async fn bundle_part(&mut self, id: RequestId, part: BundlePart) {
+        let end = matches!(part, BundlePart::End);
+        match self.requests.get_mut(&id) {
+            Some(Running::Bundle { parts }) => {
+                // No sender left: the write was cancelled, or its end was already sent.
+                if let Some(tx) = parts {
+                    let _ = tx.send(part).await;
+                    if end {
+                        *parts = None;
+                    }
+                }
+            }
+            Some(_) => tracing::warn!(id = id.0, "a bundle entry for a request that takes none; ignored"),
+            None => self.fail(id, format!("no bundle write {} in progress", id.0)).await,
+        }
+    }
+
+    fn cancel(&mut self, id: RequestId) {
+        match self.requests.get_mut(&id) {
+            Some(Running::Command { cancel, .. }) => {
+                if let Some(cancel) = cancel.take() {
+                    let _ = cancel.send(());
+                }
+            }
+            // Closing the entries without an end abandons the write.
+            Some(Running::Bundle { parts }) => drop(parts.take()),
+            None => {}
+        }
+    }
+
+    async fn fail(&self, id: RequestId, message: String) {
+        self.send(ToDaemon::Failed { id, message }).await;
+    }
+
+    async fn send(&self, message: ToDaemon) {
+        // A closed channel means the connection is gone; `run` ends when `incoming` closes.
+        let _ = self.outgoing.send(message).await;
+    }
+}

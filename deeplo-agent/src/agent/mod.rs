@@ -1,0 +1,14 @@
+//! The agent's side of the protocol: the [`Executor`] that carries out the daemon's
+//! requests on the server.
+//!
+//! The executor reads [`ToAgent`](crate::protocol::ToAgent) messages from one bounded
+//! channel and writes [`ToDaemon`](crate::protocol::ToDaemon) messages to another; whatever
+//! carries the frames (a WebSocket, or an in-memory pair in tests) decodes them into the first
+//! and encodes them from the second. The executor knows nothing of the connection itself:
+//! the handshake and heartbeats are the connection's business.
+
+mod bundle;
+mod command;
+mod executor;
+
+pub use executor::{Executor, TERMINATE_GRACE};
