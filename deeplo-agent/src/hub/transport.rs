@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 
 use super::routes::{Abandoned, Routes};
 use super::status;
-use crate::protocol::{self, Frame, MAX_CHUNK_BYTES, MAX_IN_FLIGHT_REQUESTS, RequestId, Stream, ToAgent, ToDaemon};
+use crate::protocol::{self, MAX_CHUNK_BYTES, MAX_IN_FLIGHT_REQUESTS, RequestId, Stream, ToAgent, ToDaemon};
 
 /// Runs commands and writes bundles on a server through its agent.
 ///
@@ -150,9 +150,7 @@ impl Shared {
 
 /// The protocol's own bounds, as the agent checks them.
 fn check(message: &ToAgent) -> std::result::Result<(), String> {
-    // `validate` takes a frame; this clone is of small messages only (data chunks are
-    // checked by their length before they are built).
-    protocol::validate(&Frame::ToAgent(message.clone()))
+    protocol::validate_to_agent(message)
 }
 
 /// `message` with its request id set to `id`.
@@ -236,7 +234,10 @@ impl Transport for AgentTransport {
                     other => self.shared.routes.violation(&other),
                 },
                 permit = self.shared.outgoing.reserve(), if queued.is_some() => match (permit, queued.take()) {
-                    (Ok(permit), Some(message)) => permit.send(message),
+                    (Ok(permit), Some(message)) => {
+                        check(&message).map_err(|e| self.shared.error(ErrorKind::InvalidInput, OP, e))?;
+                        permit.send(message);
+                    }
                     _ => return Err(self.shared.lost(OP)),
                 },
                 read = input.read(&mut buf), if input_open && queued.is_none() => {

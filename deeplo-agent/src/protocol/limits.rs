@@ -63,7 +63,13 @@ pub fn validate(frame: &Frame) -> Result<(), String> {
     }
 }
 
-fn validate_to_agent(message: &ToAgent) -> Result<(), String> {
+/// [`validate`] for a message to the agent, without wrapping it in a [`Frame`] (and so
+/// without copying it).
+///
+/// # Errors
+///
+/// As [`validate`].
+pub fn validate_to_agent(message: &ToAgent) -> Result<(), String> {
     match message {
         ToAgent::Welcome(welcome) => validate_welcome(welcome),
         ToAgent::Exec { program, args, env, cwd, .. } => validate_exec(program, args, env, cwd.as_deref()),
@@ -85,7 +91,12 @@ fn validate_to_agent(message: &ToAgent) -> Result<(), String> {
     }
 }
 
-fn validate_to_daemon(message: &ToDaemon) -> Result<(), String> {
+/// [`validate`] for a message to the daemon, without wrapping it in a [`Frame`].
+///
+/// # Errors
+///
+/// As [`validate`].
+pub fn validate_to_daemon(message: &ToDaemon) -> Result<(), String> {
     match message {
         ToDaemon::Output { data, .. } => chunk(data),
         _ => Ok(()),

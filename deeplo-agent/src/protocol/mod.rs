@@ -52,7 +52,7 @@ pub use close::CloseCode;
 pub use codec::{ProtocolError, decode, encode};
 pub use limits::{
     DEFAULT_HEARTBEAT_ALLOWANCE, DEFAULT_HEARTBEAT_INTERVAL_SECS, MAX_ARGS, MAX_BUFFERED_OUTPUT_BYTES, MAX_CHUNK_BYTES,
-    MAX_ENV, MAX_FRAME_BYTES, MAX_IN_FLIGHT_REQUESTS, validate,
+    MAX_ENV, MAX_FRAME_BYTES, MAX_IN_FLIGHT_REQUESTS, validate, validate_to_agent, validate_to_daemon,
 };
 pub use messages::{
     Container, Direction, DockerFacts, ExitStatus, Fingerprint, Frame, Hello, RequestId, Stream, ToAgent, ToDaemon,
