@@ -66,6 +66,9 @@ pub enum Command {
         #[arg(value_name = "HOST")]
         hosts: Vec<String>,
     },
+    /// Runner tokens for the agents on servers: issue one (shown once), revoke one
+    #[command(subcommand)]
+    Servers(ServersCommand),
     /// Run unattended: poll, take GitHub webhooks, serve the admin API, reload on change
     Daemon,
     /// Whether the daemon runs and answers: its service (when installed), socket, version, uptime
@@ -162,6 +165,20 @@ pub enum DeploysCommand {
     },
     /// What compose reports on every host (PROJECT HOST SERVICE STATE STATUS)
     Containers,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServersCommand {
+    /// Issue a new runner token for a host (revoking its old one) and print it once
+    Token {
+        /// The host (`hosts[].name`)
+        host: String,
+    },
+    /// Revoke a host's runner token: its agent can no longer connect
+    Revoke {
+        /// The host (`hosts[].name`)
+        host: String,
+    },
 }
 
 const ENV_ABOUT: &str = "The daemon's env file: /etc/deeplo/deeplo.env, or the file DEEPLO_ENV_FILE names. \

@@ -74,6 +74,52 @@ fn polling_deploys_each_new_head_once() {
     assert_eq!(code, 200);
     assert!(metrics.contains("deeplo_deploys_total{outcome=\"succeeded\"} 2"), "{metrics}");
     assert!(metrics.contains("deeplo_queue_depth 0"), "{metrics}");
+
+    runner_tokens_through_the_daemon(&s, &d);
+}
+
+/// `curl` against the admin socket: `(status, body)`.
+fn admin(d: &DaemonProcess, method: &str, path: &str) -> (u16, String) {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "5", "-X", method, "-w", "\n%{http_code}", "--unix-socket"])
+        .arg(&d.socket)
+        .arg(format!("http://deeplo{path}"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.trim().parse().unwrap(), body.to_owned())
+}
+
+/// Runner tokens issued and revoked through the daemon: answered once, listed without
+/// secrets, never in its log (at debug level) or its data directory.
+fn runner_tokens_through_the_daemon(s: &Scenario, d: &DaemonProcess) {
+    let issued = json(d.cli(&["servers", "token", "h1", "-o", "json"]));
+    let token = issued["token"].as_str().unwrap();
+    assert!(token.starts_with("dplr_"), "{issued}");
+    let (code, list) = admin(d, "GET", "/v1/servers/tokens");
+    assert_eq!(code, 200, "{list}");
+    let list: Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list[0]["host"], "h1", "{list}");
+    assert_eq!(list[0]["prefix"], issued["prefix"]);
+    assert!(list[0].get("hash").is_none() && !list.to_string().contains(token), "{list}");
+    let (code, body) = admin(d, "POST", "/v1/servers/nope/token");
+    assert_eq!(code, 404, "{body}");
+    assert!(body.contains("host nope is not in the config in force"), "{body}");
+    assert_eq!(admin(d, "POST", "/v1/servers/bad%20name/token").0, 400);
+    assert_eq!(admin(d, "DELETE", "/v1/servers/nope/token").0, 404);
+
+    let out = d.cli(&["servers", "revoke", "h1"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Revoked the runner token of h1"), "{out:?}");
+    let list: Value = serde_json::from_str(&admin(d, "GET", "/v1/servers/tokens").1).unwrap();
+    assert!(list[0]["revoked_at"].is_string(), "{list}");
+    let (code, body) = admin(d, "DELETE", "/v1/servers/h1/token");
+    assert_eq!((code, body.contains("\"revoked\":false")), (200, true), "{body}");
+
+    assert!(!d.log().contains(token), "the daemon logged the token");
+    let stored = std::process::Command::new("grep").arg("-rlF").arg(token).arg(s.data_dir()).output().unwrap();
+    assert!(stored.stdout.is_empty(), "the data directory holds the token: {stored:?}");
 }
 
 /// A compose service that takes `secs` to become healthy, so that a deploy is still going

@@ -44,6 +44,7 @@ pub mod path;
 pub mod pipeline;
 pub mod plan;
 pub mod progress;
+pub mod runner_token;
 pub mod schedule;
 pub mod secret;
 pub mod source;
@@ -56,6 +57,7 @@ pub use error::{Error, ErrorContext, ErrorKind, Result};
 #[cfg(feature = "git")]
 pub use git::GitSource;
 pub use notify::{DeployEvent, DeployEventKind, Notifier};
+pub use runner_token::{RunnerToken, RunnerTokenStore, TokenHash, TokenInfo};
 pub use secret::{Redactor, Secret, constant_time_eq};
 pub use source::{Bundle, BundleEntry, BundleRequest, EntryKind, Source};
 pub use store::{FileStore, HistoryQuery, Store};

@@ -9,13 +9,14 @@ mod health;
 mod hosts;
 mod plan;
 mod remote;
+mod servers;
 mod service;
 mod uninstall;
 mod update;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, ConfigCommand, DeploysCommand, EnvCommand};
+use crate::cli::{Cli, Command, ConfigCommand, DeploysCommand, EnvCommand, ServersCommand};
 use crate::context::Context;
 
 /// Runs one parsed command line.
@@ -60,6 +61,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Refresh => hosts::containers(&Context::new(&cli.global)?, true).await,
         Command::Probe => hosts::probe(&Context::new(&cli.global)?).await,
+        Command::Servers(ServersCommand::Token { host }) => servers::token(&Context::new(&cli.global)?, &host).await,
+        Command::Servers(ServersCommand::Revoke { host }) => servers::revoke(&Context::new(&cli.global)?, &host).await,
         Command::Health => health::run(&Context::new(&cli.global)?).await,
         Command::Env(EnvCommand::Path) => {
             println!("{}", env::path().display());

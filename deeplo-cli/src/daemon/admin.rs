@@ -15,6 +15,11 @@
 //! | POST | `/v1/refresh` | `compose ps` of every host, saved as the observed state |
 //! | POST | `/v1/probe` | reachability of every host |
 //! | POST | `/v1/reload` | re-reads the config file and applies it |
+//! | POST | `/v1/servers/{host}/token` | issues the host's runner token, answered once (revokes the old one) |
+//! | DELETE | `/v1/servers/{host}/token` | revokes the host's runner token |
+//! | GET | `/v1/servers/tokens` | every host's token: prefix and dates, no secret |
+//!
+//! No handler logs a request or answer body: the token answer holds a secret.
 
 use std::sync::Arc;
 
@@ -25,7 +30,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use deeplo_core::engine::{SubmitOutcome, Submitted};
 use deeplo_core::model::{HostName, ProjectName, RunId, Trigger};
-use deeplo_core::{DeployRequest, ErrorKind, HistoryQuery};
+use deeplo_core::{DeployRequest, ErrorKind, HistoryQuery, RunnerToken, TokenInfo};
 use serde::{Deserialize, Serialize};
 
 use super::Daemon;
@@ -43,6 +48,8 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/v1/refresh", post(refresh))
         .route("/v1/probe", post(probe))
         .route("/v1/reload", post(reload))
+        .route("/v1/servers/{host}/token", post(issue_token).delete(revoke_token))
+        .route("/v1/servers/tokens", get(list_tokens))
         .with_state(daemon)
 }
 
@@ -228,4 +235,83 @@ async fn reload(State(daemon): State<Arc<Daemon>>) -> ApiResult<impl IntoRespons
         Ok(report) => Ok(Json(report)),
         Err(problems) => Err(ApiError(StatusCode::UNPROCESSABLE_ENTITY, problems)),
     }
+}
+
+/// `POST /v1/servers/{host}/token`: the only answer that ever holds the token's text.
+#[derive(Deserialize, Serialize)]
+pub struct IssuedToken {
+    pub host: String,
+    /// The token itself (`dplr_...`), shown this once.
+    pub token: String,
+    pub prefix: String,
+    pub issued_at: jiff::Timestamp,
+}
+
+impl std::fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("host", &self.host)
+            .field("token", &"***")
+            .field("prefix", &self.prefix)
+            .field("issued_at", &self.issued_at)
+            .finish()
+    }
+}
+
+impl IssuedToken {
+    pub fn new(host: &HostName, token: &RunnerToken, issued_at: jiff::Timestamp) -> Self {
+        Self {
+            host: host.to_string(),
+            token: token.secret().expose().to_owned(),
+            prefix: token.prefix().to_owned(),
+            issued_at,
+        }
+    }
+}
+
+/// `DELETE /v1/servers/{host}/token`.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct RevokedToken {
+    pub host: String,
+    /// Whether a valid token was revoked (`false`: the host had none).
+    pub revoked: bool,
+}
+
+/// `host` as a host name (400 when it is not one) of the config in force (404 otherwise).
+fn configured_host(daemon: &Daemon, host: &str) -> ApiResult<HostName> {
+    let name = HostName::new(host).map_err(|e| bad_request(format!("host: {e}")))?;
+    if daemon.engine.config().host(host).is_none() {
+        return Err(unknown_host(host));
+    }
+    Ok(name)
+}
+
+fn unknown_host(host: &str) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, format!("host {host} is not in the config in force"))
+}
+
+async fn issue_token(State(daemon): State<Arc<Daemon>>, Path(host): Path<String>) -> ApiResult<impl IntoResponse> {
+    let host = configured_host(&daemon, &host)?;
+    let now = jiff::Timestamp::now();
+    let token = daemon.runner_tokens.issue(&host, now).await?;
+    tracing::info!(host = %host, prefix = token.prefix(), "runner token issued");
+    Ok(Json(IssuedToken::new(&host, &token, now)))
+}
+
+/// A host gone from the config may still hold a token: revoking it is allowed, so only a
+/// host that is neither configured nor holding a token is 404.
+async fn revoke_token(State(daemon): State<Arc<Daemon>>, Path(host): Path<String>) -> ApiResult<impl IntoResponse> {
+    let name = HostName::new(host.as_str()).map_err(|e| bad_request(format!("host: {e}")))?;
+    let revoked = daemon.runner_tokens.revoke(&name, jiff::Timestamp::now()).await?;
+    if !revoked && daemon.engine.config().host(&host).is_none() {
+        return Err(unknown_host(&host));
+    }
+    if revoked {
+        tracing::info!(host = %name, "runner token revoked");
+    }
+    Ok(Json(RevokedToken { host, revoked }))
+}
+
+async fn list_tokens(State(daemon): State<Arc<Daemon>>) -> ApiResult<Json<Vec<TokenInfo>>> {
+    Ok(Json(daemon.runner_tokens.list().await?))
 }

@@ -70,6 +70,11 @@ impl AdminClient {
         serde_json::from_slice(&body).with_context(|| format!("unreadable answer from the daemon for {path}"))
     }
 
+    pub async fn delete_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let body = self.request(Method::DELETE, path, None).await?;
+        serde_json::from_slice(&body).with_context(|| format!("unreadable answer from the daemon for {path}"))
+    }
+
     pub async fn get_bytes(&self, path: &str) -> anyhow::Result<Bytes> {
         self.request(Method::GET, path, None).await
     }

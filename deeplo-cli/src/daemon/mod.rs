@@ -13,7 +13,7 @@ mod metrics;
 mod reload;
 mod retention;
 
-pub use admin::{DeployBody, QueuedRun, RollbackBody};
+pub use admin::{DeployBody, IssuedToken, QueuedRun, RevokedToken, RollbackBody};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,10 +22,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use deeplo_core::Engine;
 use deeplo_core::config::EnvMap;
 use deeplo_core::plan::Job;
 use deeplo_core::trigger::Poller;
+use deeplo_core::{Engine, RunnerTokenStore};
 use jiff::Timestamp;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -37,6 +37,8 @@ use metrics::Metrics;
 #[derive(Debug)]
 pub struct Daemon {
     pub engine: Engine,
+    /// The runner tokens in the engine's store; one per process, so updates never race.
+    pub runner_tokens: RunnerTokenStore,
     pub metrics: Arc<Metrics>,
     pub started_at: Timestamp,
     config_path: PathBuf,
@@ -75,6 +77,7 @@ pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     let engine = builder.build()?;
     let daemon = Arc::new(Daemon {
         engine: engine.clone(),
+        runner_tokens: RunnerTokenStore::new(engine.store().clone()),
         metrics: Arc::new(Metrics::default()),
         started_at: Timestamp::now(),
         config_path: ctx.config_path.clone(),
