@@ -128,6 +128,29 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
 }
 
 /// Awaits `fut`, panicking with `what` when it takes longer than [`BOUND`].
+/// Waits until the running command `run` has printed `started` into `sink` (half a second
+/// when the transport does not stream output); panics with `ended` when it ends first.
+async fn until_started<F>(t: &dyn Transport, sink: &Collect, run: &mut F, ended: &str)
+where
+    F: Future + Unpin,
+    F::Output: std::fmt::Debug,
+{
+    let started = async {
+        if t.capabilities().streaming_output {
+            sink.wait_for(OutputStream::Stdout, "started\n").await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    };
+    within("the command to start", async {
+        tokio::select! {
+            out = run => panic!("{ended}: {out:?}"),
+            () = started => {}
+        }
+    })
+    .await;
+}
+
 async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
     match tokio::time::timeout(BOUND, fut).await {
         Ok(v) => v,

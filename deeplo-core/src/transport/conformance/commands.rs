@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 
-use super::{Collect, remove_scratch, run_ok, scratch, sh, within};
+use super::{Collect, remove_scratch, run_ok, scratch, sh, until_started, within};
 use crate::transport::{ExitStatus, OutputStream, RemoteCommand, Transport};
 
 /// A command's exit status comes back as it is: 0, another code (3), and 127 for a
@@ -175,20 +175,7 @@ while [ $i -lt 300 ] && [ ! -e "$1/stop" ]; do sleep 0.1; i=$((i+1)); done"#;
     let sink = Collect::default();
     {
         let mut run = pin!(t.run(&command, &sink));
-        let started = async {
-            if t.capabilities().streaming_output {
-                sink.wait_for(OutputStream::Stdout, "started\n").await;
-            } else {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        };
-        within("the command to start", async {
-            tokio::select! {
-                out = &mut run => panic!("the command ended before it was cancelled: {out:?}"),
-                () = started => {}
-            }
-        })
-        .await;
+        until_started(t, &sink, &mut run, "the command ended before it was cancelled").await;
         // `run` is dropped here, mid-command.
     }
     let out = run_ok(t, &RemoteCommand::new("echo").arg("after")).await;

@@ -2,11 +2,10 @@
 
 use std::future::Future;
 use std::pin::pin;
-use std::time::Duration;
 
-use super::{Collect, sh, within};
+use super::{Collect, sh, until_started, within};
 use crate::ErrorKind;
-use crate::transport::{ExitStatus, OutputStream, Transport};
+use crate::transport::{ExitStatus, Transport};
 
 /// When the connection is cut under a running command (`cut` does it from outside, see
 /// the [module docs](super)), the command ends with an
@@ -18,20 +17,7 @@ pub async fn lost_connection_ends_commands(t: &dyn Transport, cut: impl Future<O
     // Bounded, so that a host process that outlives its connection ends on its own.
     let command = sh("echo started; exec sleep 45");
     let mut run = pin!(t.run(&command, &sink));
-    let started = async {
-        if t.capabilities().streaming_output {
-            sink.wait_for(OutputStream::Stdout, "started\n").await;
-        } else {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    };
-    within("the command to start", async {
-        tokio::select! {
-            out = &mut run => panic!("the command ended before the connection was cut: {out:?}"),
-            () = started => {}
-        }
-    })
-    .await;
+    until_started(t, &sink, &mut run, "the command ended before the connection was cut").await;
     let ((), out) =
         within("the running command to end once its connection was cut", async { tokio::join!(cut, &mut run) }).await;
     match out {
