@@ -8,8 +8,9 @@
 //! and the reconnect backoff. Both programs are built on it; a second implementation of
 //! either side can be written from its documentation. Over it, the two ends of a connection,
 //! each speaking to bounded channels of messages so that any carrier of frames fits:
-//! [`agent::Executor`] runs the requests on the server, and [`hub::AgentTransport`] is the
-//! daemon's [`Transport`](deeplo_core::Transport) through it.
+//! [`agent::Executor`] runs the requests on the server, and [`hub::AgentConnection`] is the
+//! daemon's end, handing out [`hub::AgentTransport`]s, its [`Transport`](deeplo_core::Transport)
+//! through the agent, as many at once as the engine opens.
 //!
 //! A frame is one WebSocket binary message holding the postcard encoding of a
 //! [`Frame`](protocol::Frame): requests from the daemon ([`ToAgent`](protocol::ToAgent)), each

@@ -1,5 +1,8 @@
-//! An [`AgentTransport`] driving a real [`Executor`] (real processes, real files) over
-//! in-memory channels; every frame goes through `encode` and `decode` as on the wire.
+//! An [`AgentTransport`] driving a real [`Executor`] (real
+//! processes, real files) over in-memory channels; every frame goes through `encode` and
+//! `decode` as on the wire.
+
+mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::sync::{Arc, Mutex};
@@ -7,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use deeplo_agent::agent::Executor;
-use deeplo_agent::hub::AgentTransport;
-use deeplo_agent::protocol::{self, Frame, RequestId, ToAgent, ToDaemon};
+use deeplo_agent::hub::{AgentConnection, AgentTransport};
+use deeplo_agent::protocol::{self, RequestId, ToAgent, ToDaemon};
 use deeplo_core::model::CommitId;
 use deeplo_core::path::RelPath;
 use deeplo_core::transport::OutputStream;
@@ -19,43 +22,16 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-const CAPACITY: usize = 64;
-
-/// A transport and the agent it talks to; `cut` drops the agent-to-daemon direction.
+/// A transport and the connection it shares; aborting `to_daemon` loses the connection.
 struct Link {
     transport: Arc<AgentTransport>,
     to_daemon: JoinHandle<()>,
-}
-
-fn through_wire_to_agent(message: ToAgent) -> ToAgent {
-    let bytes = protocol::encode(&Frame::from(message)).unwrap();
-    protocol::decode(&bytes).unwrap().into_to_agent().unwrap()
-}
-
-fn through_wire_to_daemon(message: ToDaemon) -> ToDaemon {
-    let bytes = protocol::encode(&Frame::from(message)).unwrap();
-    protocol::decode(&bytes).unwrap().into_to_daemon().unwrap()
-}
-
-fn pump<M: Send + 'static>(mut from: mpsc::Receiver<M>, to: mpsc::Sender<M>, wire: fn(M) -> M) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        while let Some(message) = from.recv().await {
-            if to.send(wire(message)).await.is_err() {
-                return;
-            }
-        }
-    })
+    _connection: AgentConnection,
 }
 
 fn connect() -> Link {
-    let (daemon_tx, wire_in) = mpsc::channel(CAPACITY);
-    let (agent_in_tx, agent_in) = mpsc::channel(CAPACITY);
-    let (agent_out, wire_out) = mpsc::channel(CAPACITY);
-    let (to_daemon_tx, daemon_rx) = mpsc::channel(CAPACITY);
-    pump(wire_in, agent_in_tx, through_wire_to_agent);
-    let to_daemon = pump(wire_out, to_daemon_tx, through_wire_to_daemon);
-    tokio::spawn(Executor::new(agent_out).run(agent_in));
-    Link { transport: Arc::new(AgentTransport::new("agent-test", daemon_tx, daemon_rx)), to_daemon }
+    let wire = common::connect("agent-test");
+    Link { transport: Arc::new(wire.connection.transport()), to_daemon: wire.to_daemon, _connection: wire.connection }
 }
 
 fn sh(script: &'static str) -> RemoteCommand {
@@ -284,8 +260,8 @@ async fn a_lost_connection_ends_every_request_as_unreachable() {
 /// The executor alone, for the answers the transport never asks for.
 #[tokio::test]
 async fn the_executor_answers_what_it_does_not_do() {
-    let (to_agent, incoming) = mpsc::channel(CAPACITY);
-    let (outgoing, mut from_agent) = mpsc::channel(CAPACITY);
+    let (to_agent, incoming) = mpsc::channel(64);
+    let (outgoing, mut from_agent) = mpsc::channel(64);
     tokio::spawn(Executor::new(outgoing).run(incoming));
     let id = RequestId(7);
     to_agent.send(ToAgent::DockerFacts { id, project: None }).await.unwrap();

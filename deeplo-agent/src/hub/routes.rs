@@ -1,8 +1,9 @@
-//! Routing the agent's replies to the requests waiting for them.
+//! Routing the agent's replies to the requests waiting for them, on every transport of one
+//! connection.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
@@ -12,7 +13,10 @@ use crate::protocol::{MAX_BUFFERED_OUTPUT_BYTES, MAX_CHUNK_BYTES, RequestId, ToD
 /// output chunks.
 pub(super) const REPLY_QUEUE: usize = MAX_BUFFERED_OUTPUT_BYTES / MAX_CHUNK_BYTES;
 
-/// The requests in flight on one connection.
+/// Which transport of the connection a request belongs to.
+pub(super) type Owner = u64;
+
+/// The requests in flight on one connection, whichever transport started them.
 #[derive(Debug, Default)]
 pub(super) struct Routes {
     table: Mutex<Table>,
@@ -21,51 +25,83 @@ pub(super) struct Routes {
 
 #[derive(Debug, Default)]
 struct Table {
-    /// No request gets an answer any more: the connection is lost, or the transport closed.
-    ended: bool,
+    /// No request gets an answer any more: the connection is lost.
+    lost: bool,
     routes: HashMap<RequestId, Route>,
 }
 
-/// One request in flight: where its replies go (none once its caller stopped waiting: its
-/// late replies are dropped), and its slot among the requests in flight, freed by its last
-/// reply.
+/// One request in flight: the transport that started it, where its replies go (none once
+/// its caller stopped waiting or its transport closed: its late replies are dropped), and
+/// its slot among the connection's requests in flight, freed by its last reply.
 #[derive(Debug)]
 struct Route {
+    owner: Owner,
     replies: Option<mpsc::Sender<ToDaemon>>,
     _slot: OwnedSemaphorePermit,
+}
+
+/// Why a request could not be registered.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Refused {
+    /// The connection is lost.
+    Lost,
+    /// The request's transport is closed.
+    Closed,
 }
 
 /// Whether a request was still waiting when its caller gave up.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Abandoned {
-    /// Its last reply had not come: the agent should stop it.
+    /// Its last reply had not come and nobody had asked the agent to stop it yet.
     Pending,
-    /// It had ended already.
+    /// It had ended, or had been given up already (its transport closed).
     Ended,
 }
 
 impl Routes {
-    /// Registers the request `id`; `None` once the routes have ended.
-    pub(super) fn register(&self, id: RequestId, slot: OwnedSemaphorePermit) -> Option<mpsc::Receiver<ToDaemon>> {
+    /// Registers the request `id` of the transport `owner`, unless the connection is lost or
+    /// `closed` (the owner's flag, only changed under the table's lock) is set.
+    pub(super) fn register(
+        &self,
+        id: RequestId,
+        owner: Owner,
+        closed: &AtomicBool,
+        slot: OwnedSemaphorePermit,
+    ) -> Result<mpsc::Receiver<ToDaemon>, Refused> {
         let mut table = self.table.lock().unwrap();
-        if table.ended {
-            return None;
+        if table.lost {
+            return Err(Refused::Lost);
+        }
+        if closed.load(Ordering::Relaxed) {
+            return Err(Refused::Closed);
         }
         let (tx, rx) = mpsc::channel(REPLY_QUEUE);
-        table.routes.insert(id, Route { replies: Some(tx), _slot: slot });
-        Some(rx)
+        table.routes.insert(id, Route { owner, replies: Some(tx), _slot: slot });
+        Ok(rx)
     }
 
     /// The caller of `id` stopped waiting; its replies still to come are dropped.
     pub(super) fn abandon(&self, id: RequestId) -> Abandoned {
         let mut table = self.table.lock().unwrap();
-        match table.routes.get_mut(&id) {
-            Some(route) => {
-                route.replies = None;
-                Abandoned::Pending
-            }
+        match table.routes.get_mut(&id).and_then(|route| route.replies.take()) {
+            Some(_) => Abandoned::Pending,
             None => Abandoned::Ended,
         }
+    }
+
+    /// Closes the transport `owner`: sets `closed` so that it registers nothing more, and
+    /// gives up its requests (their callers see their replies end). The ids given up are
+    /// returned; their routes stay until their last reply, so that late replies are not
+    /// taken for violations and their slots are freed only once the agent is done.
+    pub(super) fn close(&self, owner: Owner, closed: &AtomicBool) -> Vec<RequestId> {
+        let mut table = self.table.lock().unwrap();
+        closed.store(true, Ordering::Relaxed);
+        table
+            .routes
+            .iter_mut()
+            .filter(|(_, route)| route.owner == owner)
+            .filter_map(|(id, route)| route.replies.take().map(|_| *id))
+            .collect()
     }
 
     /// Passes one reply of the agent on to the request it names, waiting while that
@@ -82,8 +118,7 @@ impl Routes {
         );
         let replies = {
             let mut table = self.table.lock().unwrap();
-            if table.ended {
-                // Late replies after a close: their requests were given up.
+            if table.lost {
                 return;
             }
             let found = table.routes.get(&id).map(|route| route.replies.clone());
@@ -113,11 +148,11 @@ impl Routes {
         self.violations.load(Ordering::Relaxed)
     }
 
-    /// Ends every request (their callers see their replies end) and refuses new ones; the
-    /// ids that were still waiting are returned.
+    /// The connection is lost: ends every request of every transport (their callers see
+    /// their replies end) and refuses new ones; the ids that were still waiting are returned.
     pub(super) fn end_all(&self) -> Vec<RequestId> {
         let mut table = self.table.lock().unwrap();
-        table.ended = true;
+        table.lost = true;
         table.routes.drain().filter(|(_, route)| route.replies.is_some()).map(|(id, _)| id).collect()
     }
 }

@@ -1,156 +1,96 @@
 //! [`AgentTransport`]: deeplo-core's [`Transport`] over an agent's frames.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use deeplo_core::transport::OutputStream;
 use deeplo_core::{
-    Bundle, Capabilities, CommandOutput, EntryKind, Error, ErrorKind, ExitStatus, OutputSink, RemoteCommand, Result,
-    Transport,
+    Bundle, Capabilities, CommandOutput, EntryKind, ErrorKind, ExitStatus, OutputSink, RemoteCommand, Result, Transport,
 };
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::sync::{Semaphore, mpsc};
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
 
-use super::routes::{Abandoned, Routes};
+use super::connection::{LOST, Link, check};
+use super::routes::{Abandoned, Owner, Refused};
 use super::status;
-use crate::protocol::{self, MAX_CHUNK_BYTES, MAX_IN_FLIGHT_REQUESTS, RequestId, Stream, ToAgent, ToDaemon};
+use crate::protocol::{MAX_CHUNK_BYTES, RequestId, Stream, ToAgent, ToDaemon};
 
-/// Runs commands and writes bundles on a server through its agent.
+/// Runs commands and writes bundles on a server through its agent: one of the transports
+/// an [`AgentConnection`](super::AgentConnection) hands out.
 ///
-/// It sends [`ToAgent`] messages to `outgoing` and reads the agent's [`ToDaemon`] replies
-/// from `incoming`: a task routes each reply by its request id to the request waiting for
-/// it, so that many commands run at once over the one connection.
+/// Its requests travel on the connection beside those of the connection's other
+/// transports, with the connection's request ids and slots.
 ///
-/// - Every message sent is first checked with [`protocol::validate`], so nothing leaves that
+/// - Every message sent is first checked with [`validate`](crate::protocol::validate), so nothing leaves that
 ///   the agent would refuse: a command with a NUL byte in a word, or a bundle path that
 ///   leaves the directory, is [`ErrorKind::InvalidInput`].
-/// - At most [`MAX_IN_FLIGHT_REQUESTS`] requests are in flight; more wait for a slot. A
-///   request keeps its slot until its last reply, even after its caller gave up.
+/// - At most [`MAX_IN_FLIGHT_REQUESTS`](crate::protocol::MAX_IN_FLIGHT_REQUESTS) requests are in
+///   flight on the connection; more wait for a slot. A request keeps its slot until its last
+///   reply, even after its caller gave up.
 /// - Standard input is read from the caller's `input` one chunk of at most
 ///   [`MAX_CHUNK_BYTES`] at a time, and the next chunk only once the previous one is
 ///   queued: while the agent is slow the input is not read. Output is read from the
 ///   connection meanwhile, so a command that fills its output never stalls its own input.
-/// - Each request queues at most [`MAX_BUFFERED_OUTPUT_BYTES`](protocol::MAX_BUFFERED_OUTPUT_BYTES)
+/// - Each request queues at most [`MAX_BUFFERED_OUTPUT_BYTES`](crate::protocol::MAX_BUFFERED_OUTPUT_BYTES)
 ///   of replies; a request whose caller does not take them stalls the routing of the whole
 ///   connection, as the [`OutputSink`] contract allows (a sink returns quickly).
 /// - Dropping the future of a running command sends [`ToAgent::Cancel`]: the agent stops
 ///   the process (a stricter behaviour than the contract's minimum). Its late replies are
 ///   dropped.
-/// - A reply for no request in flight breaks the protocol: it is logged and counted
-///   ([`protocol_violations`](Self::protocol_violations)); closing the connection for it
-///   is the connection's business.
-/// - When `incoming` closes (the connection is lost), every request in flight, and every
-///   later one, fails with [`ErrorKind::Unreachable`].
+/// - [`close`](Transport::close) does the same for every request of this transport, which
+///   end with [`ErrorKind::Unreachable`], and refuses later ones; the connection and its
+///   other transports go on.
+/// - When the connection is lost, every request in flight, and every later one, fails with
+///   [`ErrorKind::Unreachable`].
 /// - Signals are named as [`signal_name`](super::signal_name) says.
 #[derive(Debug)]
 pub struct AgentTransport {
-    shared: Arc<Shared>,
-    router: JoinHandle<()>,
+    link: Arc<Link>,
+    owner: Owner,
+    /// Set by `close`, under the lock of the connection's routes.
+    closed: AtomicBool,
 }
 
-#[derive(Debug)]
-struct Shared {
-    host: String,
-    outgoing: mpsc::Sender<ToAgent>,
-    routes: Routes,
-    slots: Arc<Semaphore>,
-    next_id: AtomicU64,
-}
+/// Why a request of a closed transport fails.
+const CLOSED: &str = "the transport to the agent is closed";
+
+/// Why a request's replies end before its last one.
+const ENDED: &str = "the connection to the agent is lost, or the transport closed";
 
 impl AgentTransport {
-    /// A transport to the agent of `host` (the name used in errors), sending to `outgoing`
-    /// and reading the replies from `incoming`. Request ids start at 1.
-    ///
-    /// # Panics
-    ///
-    /// Outside a Tokio runtime (the routing task is spawned on it).
-    pub fn new(host: impl Into<String>, outgoing: mpsc::Sender<ToAgent>, incoming: mpsc::Receiver<ToDaemon>) -> Self {
-        let shared = Arc::new(Shared {
-            host: host.into(),
-            outgoing,
-            routes: Routes::default(),
-            slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT_REQUESTS)),
-            next_id: AtomicU64::new(1),
-        });
-        let router = tokio::spawn(route(Arc::clone(&shared), incoming));
-        Self { shared, router }
+    pub(super) fn new(link: Arc<Link>, owner: Owner) -> Self {
+        Self { link, owner, closed: AtomicBool::new(false) }
     }
 
-    /// How many replies named no request in flight (each one a protocol violation).
+    /// How many replies named no request in flight on the connection (each one a protocol
+    /// violation), whichever transport's requests they were meant for.
     pub fn protocol_violations(&self) -> u64 {
-        self.shared.routes.violations()
+        self.link.routes.violations()
     }
 
     /// Registers a request and sends its first message.
     async fn start(&self, operation: &'static str, first: impl FnOnce(RequestId) -> ToAgent) -> Result<Request<'_>> {
         let first = first(RequestId(0));
-        check(&first).map_err(|e| self.shared.error(ErrorKind::InvalidInput, operation, e))?;
-        let slot = Arc::clone(&self.shared.slots).acquire_owned().await.map_err(|_| self.shared.lost(operation))?;
-        let id = RequestId(self.shared.next_id.fetch_add(1, Ordering::Relaxed));
-        let replies = self.shared.routes.register(id, slot).ok_or_else(|| self.shared.lost(operation))?;
-        let request = Request { shared: &self.shared, id, replies };
-        self.shared.send(operation, with_id(first, id)).await?;
+        check(&first).map_err(|e| self.link.error(ErrorKind::InvalidInput, operation, e))?;
+        let slot = self.link.slot().await.ok_or_else(|| self.link.unreachable(operation, LOST))?;
+        let id = self.link.next_id();
+        let replies = self.link.routes.register(id, self.owner, &self.closed, slot).map_err(|refused| {
+            let why = match refused {
+                Refused::Lost => LOST,
+                Refused::Closed => CLOSED,
+            };
+            self.link.unreachable(operation, why)
+        })?;
+        let request = Request { link: &self.link, id, replies };
+        self.link.send(operation, with_id(first, id)).await?;
+        if self.closed.load(Ordering::Relaxed) {
+            // Closed between the registration and the send: the close's `Cancel` may have
+            // gone before the request, which this one follows.
+            self.link.cancel(id);
+        }
         Ok(request)
     }
-}
-
-impl Drop for AgentTransport {
-    fn drop(&mut self) {
-        self.router.abort();
-    }
-}
-
-/// Routes the agent's replies until the connection is lost, then ends every request.
-async fn route(shared: Arc<Shared>, mut incoming: mpsc::Receiver<ToDaemon>) {
-    while let Some(message) = incoming.recv().await {
-        shared.routes.deliver(message).await;
-    }
-    tracing::debug!(host = %shared.host, "the connection to the agent is lost");
-    shared.end_all();
-}
-
-impl Shared {
-    fn error(&self, kind: ErrorKind, operation: &'static str, message: impl Into<String>) -> Error {
-        Error::new(kind, operation, message).with_host(&self.host)
-    }
-
-    fn lost(&self, operation: &'static str) -> Error {
-        self.error(ErrorKind::Unreachable, operation, "the connection to the agent is lost or closed")
-    }
-
-    async fn send(&self, operation: &'static str, message: ToAgent) -> Result<()> {
-        check(&message).map_err(|e| self.error(ErrorKind::InvalidInput, operation, e))?;
-        self.outgoing.send(message).await.map_err(|_| self.lost(operation))
-    }
-
-    /// Ends every request, asking the agent to stop those still running.
-    fn end_all(&self) {
-        self.slots.close();
-        for id in self.routes.end_all() {
-            self.cancel(id);
-        }
-    }
-
-    /// Sends a [`ToAgent::Cancel`] without waiting (from `Drop`): at once when the channel
-    /// has room, else from a task.
-    fn cancel(&self, id: RequestId) {
-        let Err(mpsc::error::TrySendError::Full(cancel)) = self.outgoing.try_send(ToAgent::Cancel { id }) else {
-            return;
-        };
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let outgoing = self.outgoing.clone();
-            runtime.spawn(async move {
-                let _ = outgoing.send(cancel).await;
-            });
-        }
-    }
-}
-
-/// The protocol's own bounds, as the agent checks them.
-fn check(message: &ToAgent) -> std::result::Result<(), String> {
-    protocol::validate_to_agent(message)
 }
 
 /// `message` with its request id set to `id`.
@@ -166,15 +106,15 @@ fn with_id(message: ToAgent, new: RequestId) -> ToAgent {
 
 /// A request in flight: its replies, and a `Cancel` to the agent when it is given up.
 struct Request<'a> {
-    shared: &'a Shared,
+    link: &'a Link,
     id: RequestId,
     replies: mpsc::Receiver<ToDaemon>,
 }
 
 impl Drop for Request<'_> {
     fn drop(&mut self) {
-        if self.shared.routes.abandon(self.id) == Abandoned::Pending {
-            self.shared.cancel(self.id);
+        if self.link.routes.abandon(self.id) == Abandoned::Pending {
+            self.link.cancel(self.id);
         }
     }
 }
@@ -182,7 +122,8 @@ impl Drop for Request<'_> {
 impl Request<'_> {
     /// The next reply; the connection's loss is an error.
     async fn reply(&mut self, operation: &'static str) -> Result<ToDaemon> {
-        self.replies.recv().await.ok_or_else(|| self.shared.lost(operation))
+        // The connection's loss and the transport's close both end the replies.
+        self.replies.recv().await.ok_or_else(|| self.link.unreachable(operation, ENDED))
     }
 }
 
@@ -229,16 +170,16 @@ impl Transport for AgentTransport {
                         return Ok(output);
                     }
                     ToDaemon::Failed { message, .. } => {
-                        return Err(self.shared.error(ErrorKind::RemoteCommand, OP, format!("{command}: {message}")));
+                        return Err(self.link.error(ErrorKind::RemoteCommand, OP, format!("{command}: {message}")));
                     }
-                    other => self.shared.routes.violation(&other),
+                    other => self.link.routes.violation(&other),
                 },
-                permit = self.shared.outgoing.reserve(), if queued.is_some() => match (permit, queued.take()) {
+                permit = self.link.outgoing().reserve(), if queued.is_some() => match (permit, queued.take()) {
                     (Ok(permit), Some(message)) => {
-                        check(&message).map_err(|e| self.shared.error(ErrorKind::InvalidInput, OP, e))?;
+                        check(&message).map_err(|e| self.link.error(ErrorKind::InvalidInput, OP, e))?;
                         permit.send(message);
                     }
-                    _ => return Err(self.shared.lost(OP)),
+                    _ => return Err(self.link.unreachable(OP, LOST)),
                 },
                 read = input.read(&mut buf), if input_open && queued.is_none() => {
                     queued = Some(match read {
@@ -248,7 +189,7 @@ impl Transport for AgentTransport {
                             ToAgent::StdinEnd { id }
                         }
                         Err(e) => {
-                            tracing::debug!(host = %self.shared.host, error = %e, "standard input not fully read");
+                            tracing::debug!(host = %self.link.host(), error = %e, "standard input not fully read");
                             input_open = false;
                             ToAgent::StdinEnd { id }
                         }
@@ -267,17 +208,17 @@ impl Transport for AgentTransport {
                 let path = entry.path.as_str().to_owned();
                 match &entry.kind {
                     EntryKind::File { data, executable } => {
-                        self.shared.send(OP, ToAgent::BundleFile { id, path, executable: *executable }).await?;
+                        self.link.send(OP, ToAgent::BundleFile { id, path, executable: *executable }).await?;
                         for chunk in data.chunks(MAX_CHUNK_BYTES) {
-                            self.shared.send(OP, ToAgent::BundleData { id, data: chunk.to_vec() }).await?;
+                            self.link.send(OP, ToAgent::BundleData { id, data: chunk.to_vec() }).await?;
                         }
                     }
                     EntryKind::Symlink { target } => {
-                        self.shared.send(OP, ToAgent::BundleSymlink { id, path, target: target.clone() }).await?;
+                        self.link.send(OP, ToAgent::BundleSymlink { id, path, target: target.clone() }).await?;
                     }
                 }
             }
-            self.shared.send(OP, ToAgent::BundleEnd { id }).await
+            self.link.send(OP, ToAgent::BundleEnd { id }).await
         };
         // The agent may answer before the end (a failure): stop sending then.
         let early = tokio::select! {
@@ -295,16 +236,16 @@ impl Transport for AgentTransport {
             match reply {
                 ToDaemon::BundleWritten { .. } => return Ok(()),
                 ToDaemon::Failed { message, .. } => {
-                    return Err(self.shared.error(ErrorKind::Io, OP, format!("cannot write under {dir}: {message}")));
+                    return Err(self.link.error(ErrorKind::Io, OP, format!("cannot write under {dir}: {message}")));
                 }
-                other => self.shared.routes.violation(&other),
+                other => self.link.routes.violation(&other),
             }
             reply = request.reply(OP).await?;
         }
     }
 
     async fn close(&self) -> Result<()> {
-        self.shared.end_all();
+        self.link.close(self.owner, &self.closed);
         Ok(())
     }
 }
