@@ -33,6 +33,9 @@ async fn transports_of_one_connection_keep_the_contract() {
         })),
     )
     .await;
+    tokio::time::timeout(std::time::Duration::from_secs(20), connection.lost())
+        .await
+        .expect("the cut connection is lost");
     assert!(connection.is_lost());
     assert_eq!(connection.protocol_violations(), 0);
     let started = started.lock().unwrap();

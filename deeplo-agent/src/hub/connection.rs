@@ -162,14 +162,15 @@ impl Link {
         self.outgoing.send(message).await.map_err(|_| self.unreachable(operation, LOST))
     }
 
-    /// The connection is lost: ends every request, asking the agent to stop those still
+    /// The connection is lost: marks it so first (whoever sees a request fail then finds the
+    /// connection lost), then ends every request, asking the agent to stop those still
     /// running should it still listen.
     fn end_all(&self) {
+        self.lost.send_replace(true);
         self.slots.close();
         for id in self.routes.end_all() {
             self.cancel(id);
         }
-        self.lost.send_replace(true);
     }
 
     /// Closes the transport `owner`: ends its requests and asks the agent to stop them.
