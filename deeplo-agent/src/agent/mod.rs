@@ -10,5 +10,6 @@
 mod bundle;
 mod command;
 mod executor;
+pub mod fingerprint;
 
 pub use executor::{Executor, TERMINATE_GRACE};
