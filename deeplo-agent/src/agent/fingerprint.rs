@@ -53,7 +53,7 @@ fn mem_total(meminfo: &str) -> Option<u64> {
 fn disk_free(dir: &Path) -> Option<u64> {
     let existing = dir.ancestors().find(|p| p.exists())?;
     let stat = nix::sys::statvfs::statvfs(existing).ok()?;
-    u64::from(stat.blocks_available()).checked_mul(u64::from(stat.fragment_size()))
+    stat.blocks_available().checked_mul(stat.fragment_size())
 }
 
 #[cfg(test)]
