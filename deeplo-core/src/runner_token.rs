@@ -239,6 +239,29 @@ impl RunnerTokenStore {
         check(self.store.as_ref(), host, presented).await
     }
 
+    /// The host whose valid token `presented` is, if any: how an agent that presents only
+    /// its token is told which host it is. The presented token's digest is compared with
+    /// every valid record, each in constant time, without stopping at a match.
+    ///
+    /// # Errors
+    ///
+    /// The store's errors; [`ErrorKind::Store`] when the document cannot be read.
+    pub async fn authenticate(&self, presented: &str) -> Result<Option<HostName>> {
+        let doc = load(self.store.as_ref()).await?;
+        if !well_formed(presented) {
+            return Ok(None);
+        }
+        let digest = TokenHash::of(presented);
+        let mut found = None;
+        for (host, record) in &doc.hosts {
+            let matches = constant_time_eq(digest.as_hex().as_bytes(), record.hash.as_hex().as_bytes());
+            if matches && record.revoked_at.is_none() {
+                found = Some(host.clone());
+            }
+        }
+        Ok(found)
+    }
+
     /// Every host's token, sorted by host, revoked ones included; never a hash.
     ///
     /// # Errors

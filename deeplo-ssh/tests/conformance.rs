@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use deeplo_core::Connector;
-use deeplo_core::config::Host;
+use deeplo_core::config::{Host, HostTransport};
 use deeplo_core::known_hosts::{HostKeyPolicy, KnownHosts};
 use deeplo_core::model::HostName;
 use deeplo_core::transport::conformance;
@@ -21,6 +21,7 @@ async fn the_ssh_transport_keeps_the_contract() {
     let connector = SshConnector::new(options).unwrap();
     let host = Host {
         name: HostName::new("conformance").unwrap(),
+        transport: HostTransport::Ssh,
         address: "127.0.0.1".into(),
         port: sshd.port(),
         user: sshd.user(),

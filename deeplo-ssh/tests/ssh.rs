@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
-use deeplo_core::config::Host;
+use deeplo_core::config::{Host, HostTransport};
 use deeplo_core::known_hosts::{HostKeyPolicy, KnownHosts};
 use deeplo_core::model::{CommitId, HostName};
 use deeplo_core::path::RelPath;
@@ -20,6 +20,7 @@ use deeplo_testbed::{Sshd, SshdOptions, UnixUser, run};
 fn host(sshd_port: u16, user: &str) -> Host {
     Host {
         name: HostName::new("test-host").unwrap(),
+        transport: HostTransport::Ssh,
         address: "127.0.0.1".into(),
         port: sshd_port,
         user: user.into(),

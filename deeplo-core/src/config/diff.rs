@@ -150,6 +150,9 @@ pub enum Field {
     User,
     /// `hosts[].compose_command`.
     ComposeCommand,
+    /// `hosts[].transport`: a redeploy in place when the machine stays the same (an agent
+    /// host that keeps the address it had over SSH), else a move.
+    Transport,
     /// `projects[].watch_paths`: affects only which pushes deploy.
     WatchPaths,
     /// `projects[].health_check` (the URL or path and port).
@@ -185,6 +188,7 @@ impl Field {
             Self::PersistFiles => "persist_files",
             Self::User => "user",
             Self::ComposeCommand => "compose_command",
+            Self::Transport => "transport",
             Self::WatchPaths => "watch_paths",
             Self::HealthCheck => "health_check",
             Self::Health => "health",
@@ -202,7 +206,8 @@ impl Field {
             | Self::ExtraFiles
             | Self::PersistFiles
             | Self::User
-            | Self::ComposeCommand => Effect::Redeploy,
+            | Self::ComposeCommand
+            | Self::Transport => Effect::Redeploy,
             Self::WatchPaths | Self::HealthCheck | Self::Health | Self::Rollback | Self::Trigger => Effect::None,
         }
     }
@@ -269,8 +274,14 @@ struct Place {
 
 impl Place {
     fn of(host: &Host, project: &Project) -> Self {
+        // An agent host without an address is known by its name alone.
+        let machine = if host.address.is_empty() {
+            (format!("agent {}", host.name), 0)
+        } else {
+            (host.address.to_ascii_lowercase(), host.port)
+        };
         Self {
-            machine: (host.address.to_ascii_lowercase(), host.port),
+            machine,
             live: remote_join(&host.deploy_dir, &project.deploy_subdir),
             compose: project_name(&project.name, host.compose_project_prefix.as_deref()),
         }
@@ -336,7 +347,7 @@ fn changed_fields(old: &Config, (oh, op): (&Host, &Project), new: &Config, (nh, 
     let trigger = |c: &Config, p: &Project| c.repo(p.repo.as_str()).map(|r| (r.trigger_mode, r.poll_interval));
     let checks = [
         (Field::Address, before.machine.0 != after.machine.0),
-        (Field::Port, oh.port != nh.port),
+        (Field::Port, before.machine.1 != after.machine.1),
         (Field::LiveDir, before.live != after.live),
         (Field::ComposeProject, before.compose != after.compose),
         (Field::Source, source(old, op) != source(new, np)),
@@ -345,6 +356,7 @@ fn changed_fields(old: &Config, (oh, op): (&Host, &Project), new: &Config, (nh, 
         (Field::ExtraFiles, op.extra_files != np.extra_files),
         (Field::PersistFiles, op.persist_files != np.persist_files),
         (Field::User, oh.user != nh.user),
+        (Field::Transport, oh.transport != nh.transport),
         (Field::ComposeCommand, oh.compose_command != nh.compose_command),
         (Field::WatchPaths, op.watch_paths != np.watch_paths),
         (Field::HealthCheck, op.health_check != np.health_check),

@@ -120,6 +120,24 @@ fn host_user_and_compose_command_redeploy_in_place() {
 }
 
 #[test]
+fn switching_to_the_agent_on_the_same_machine_redeploys_in_place() {
+    let d = with_host("{name: web-1, transport: agent, address: 10.0.0.10, deploy_dir: /srv/apps}");
+    only(&d, ChangeKind::Changed, &[Field::Transport], Some(DeployAt::Current));
+    assert!(d.teardowns().next().is_none(), "the same machine through another transport is no move");
+    let d = with_host("{name: web-1, transport: agent, deploy_dir: /srv/apps}");
+    only(
+        &d,
+        ChangeKind::Moved { teardown: FULL },
+        &[Field::Address, Field::Port, Field::Transport],
+        Some(DeployAt::Current),
+    );
+    let agent = config_of(&["{name: web-1, transport: agent, deploy_dir: /srv/apps}"], REPO, &[PROJECT]);
+    let renamed_port =
+        config_of(&["{name: web-1, transport: agent, port: 2200, deploy_dir: /srv/apps}"], REPO, &[PROJECT]);
+    assert!(diff(&agent, &renamed_port).is_noop(), "an agent host's port means nothing");
+}
+
+#[test]
 fn another_machine_moves_the_pair() {
     let d = with_host("{name: web-1, address: 10.0.0.99, deploy_dir: /srv/apps}");
     only(&d, ChangeKind::Moved { teardown: FULL }, &[Field::Address], Some(DeployAt::Current));

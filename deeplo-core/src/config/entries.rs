@@ -7,12 +7,12 @@ use serde_norway::Value;
 use super::mapping::Fields;
 use super::parse::{Field, Path, Reader, describe};
 use super::settings::{ssh_port, ssh_user};
-use super::{Host, Repo, TriggerMode};
+use super::{Host, HostTransport, Repo, TriggerMode};
 use crate::model::{HostName, InvalidName, RepoName};
 use crate::path::RelPath;
 
 const HOST_KEYS: &[&str] =
-    &["name", "address", "user", "port", "deploy_dir", "compose_command", "compose_project_prefix"];
+    &["name", "address", "user", "port", "deploy_dir", "compose_command", "compose_project_prefix", "transport"];
 const REPO_KEYS: &[&str] = &["name", "url", "branch", "trigger_mode", "poll_interval"];
 
 /// One `hosts[]` entry as far as it could be read.
@@ -38,7 +38,25 @@ pub(super) fn read_host(r: &mut Reader<'_>, path: &Path, value: &Value) -> HostR
     };
     out.name = r.req_text(&f, "name");
     let name = out.name.as_ref().and_then(|(p, n)| checked_name(r, p, n, HostName::new));
-    let address = r.req_text(&f, "address").and_then(|(p, a)| word(r, &p, a, "an address", false));
+    let transport = match r.opt_text(&f, "transport") {
+        Field::Absent => Some(HostTransport::Ssh),
+        Field::Invalid => None,
+        Field::Value((_, t)) if t == "ssh" => Some(HostTransport::Ssh),
+        Field::Value((_, t)) if t == "agent" => Some(HostTransport::Agent),
+        Field::Value((p, t)) => {
+            r.error(&p, format!("{t:?} is not a transport: use ssh (the default) or agent"));
+            None
+        }
+    };
+    let address = match transport {
+        // An agent connects out: the address only says which machine it is, if given.
+        Some(HostTransport::Agent) => match r.opt_text(&f, "address") {
+            Field::Absent => Some(String::new()),
+            Field::Invalid => None,
+            Field::Value((p, a)) => word(r, &p, a, "an address", false),
+        },
+        _ => r.req_text(&f, "address").and_then(|(p, a)| word(r, &p, a, "an address", false)),
+    };
     let user = match r.opt_text(&f, "user") {
         Field::Absent => Some(ssh_user(r.env()).to_owned()),
         Field::Invalid => None,
@@ -74,6 +92,7 @@ pub(super) fn read_host(r: &mut Reader<'_>, path: &Path, value: &Value) -> HostR
         }
     };
     if let (
+        Some(transport),
         Some(name),
         Some(address),
         Some(user),
@@ -81,9 +100,10 @@ pub(super) fn read_host(r: &mut Reader<'_>, path: &Path, value: &Value) -> HostR
         Some(deploy_dir),
         Some(compose_command),
         Some(compose_project_prefix),
-    ) = (name, address, user, port, out.deploy_dir.clone(), compose_command, prefix)
+    ) = (transport, name, address, user, port, out.deploy_dir.clone(), compose_command, prefix)
     {
-        out.host = Some(Host { name, address, port, user, deploy_dir, compose_command, compose_project_prefix });
+        out.host =
+            Some(Host { name, transport, address, port, user, deploy_dir, compose_command, compose_project_prefix });
     }
     out
 }

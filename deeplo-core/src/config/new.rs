@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::project::glob_escape;
-use super::types::{HealthPolicy, Host, Project, Repo, TriggerMode};
+use super::types::{HealthPolicy, Host, HostTransport, Project, Repo, TriggerMode};
 use crate::model::{HostName, ProjectName, RepoName};
 use crate::path::RelPath;
 use crate::plan::WatchPaths;
@@ -16,6 +16,7 @@ impl Host {
     pub fn new(name: HostName, address: impl Into<String>, deploy_dir: impl Into<String>) -> Self {
         Self {
             name,
+            transport: HostTransport::Ssh,
             address: address.into(),
             port: 22,
             user: "deploy".into(),
@@ -23,6 +24,12 @@ impl Host {
             compose_command: None,
             compose_project_prefix: None,
         }
+    }
+
+    /// A host reached through its runner agent (`transport: agent`): no address, port or
+    /// user is needed; the rest as [`Host::new`].
+    pub fn agent(name: HostName, deploy_dir: impl Into<String>) -> Self {
+        Self { transport: HostTransport::Agent, ..Self::new(name, "", deploy_dir) }
     }
 }
 

@@ -61,7 +61,14 @@ pub struct Host {
     /// Unique among the hosts; what [`Project::targets`] refer to, and the host part of a
     /// [`Pair`](crate::model::Pair).
     pub name: HostName,
-    /// Host name or IP address to connect to.
+    /// How deeplo reaches the host: over SSH (the default), or through the runner agent that
+    /// runs on it and connects out to the daemon (`transport: agent`).
+    #[serde(default, skip_serializing_if = "HostTransport::is_ssh")]
+    pub transport: HostTransport,
+    /// Host name or IP address to connect to. Required over SSH; optional for an agent host,
+    /// where it only tells deeplo that a host switched between SSH and the agent is still the
+    /// same machine (so that its projects are redeployed in place, not moved). Empty when not
+    /// given.
     pub address: String,
     /// The SSH port. In the file: default `$DEEPLO_SSH_PORT`, else 22.
     pub port: u16,
@@ -79,6 +86,40 @@ pub struct Host {
     /// letters, digits, `-` and `_`. Default `None`: no prefix.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compose_project_prefix: Option<String>,
+}
+
+/// How deeplo reaches a host (`hosts[].transport`); the file's default is [`Ssh`](Self::Ssh).
+/// More transports may be added, so a `match` needs a wildcard arm.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostTransport {
+    /// Agentless: deeplo connects to the host's sshd (`address`, `port`, `user`).
+    #[default]
+    Ssh,
+    /// The runner agent on the host connects out to the daemon; no inbound port is needed.
+    Agent,
+}
+
+impl HostTransport {
+    /// The name used in the config file: `ssh` or `agent`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ssh => "ssh",
+            Self::Agent => "agent",
+        }
+    }
+
+    /// Whether this is [`Ssh`](Self::Ssh), the default (left out when serialized).
+    pub fn is_ssh(&self) -> bool {
+        matches!(self, Self::Ssh)
+    }
+}
+
+impl std::fmt::Display for HostTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// How a repo's new commits are noticed (`repos[].trigger_mode`); the file's default is

@@ -152,3 +152,19 @@ async fn unreadable_document_is_a_store_error() {
     let err = tokens.list().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Store);
 }
+
+#[tokio::test]
+async fn authenticate_finds_the_host_of_a_valid_token_only() {
+    let (_dir, tokens) = open();
+    let web = tokens.issue(&host("web-1"), at(1)).await.unwrap();
+    let db = tokens.issue(&host("db-1"), at(1)).await.unwrap();
+    assert_eq!(tokens.authenticate(web.secret().expose()).await.unwrap(), Some(host("web-1")));
+    assert_eq!(tokens.authenticate(db.secret().expose()).await.unwrap(), Some(host("db-1")));
+    assert_eq!(tokens.authenticate(RunnerToken::generate().secret().expose()).await.unwrap(), None, "forged");
+    assert_eq!(tokens.authenticate("dplr_short").await.unwrap(), None, "malformed");
+    tokens.revoke(&host("web-1"), at(2)).await.unwrap();
+    assert_eq!(tokens.authenticate(web.secret().expose()).await.unwrap(), None, "revoked");
+    let reissued = tokens.issue(&host("db-1"), at(3)).await.unwrap();
+    assert_eq!(tokens.authenticate(db.secret().expose()).await.unwrap(), None, "replaced by a new one");
+    assert_eq!(tokens.authenticate(reissued.secret().expose()).await.unwrap(), Some(host("db-1")));
+}

@@ -1,6 +1,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
+use deeplo_core::config::HostTransport;
 use deeplo_core::model::HostName;
 
 use super::*;
@@ -39,6 +40,7 @@ fn public_keys_are_one_checked_line() {
 fn config(names: &[&str]) -> Config {
     let host = |name: &str| Host {
         name: HostName::new(name).unwrap(),
+        transport: HostTransport::Ssh,
         address: "10.0.0.1".into(),
         port: 22,
         user: "deploy".into(),

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::model::HostName;
+
 use super::*;
 
 fn host(entry: &str) -> String {
@@ -26,6 +28,25 @@ fn host_fields_and_defaults() {
     assert_eq!((h.user.as_str(), h.port), ("me", 22), "per-host values win over the settings");
     let h = ok_with(&host("{name: a, address: b, deploy_dir: /d, user: '', port: ''}"), &vars).config.hosts.remove(0);
     assert_eq!((h.user.as_str(), h.port), ("ops", 2200), "empty means the default");
+}
+
+#[test]
+fn agent_hosts_need_no_address() {
+    let c = ok(&host("{name: web-1, transport: agent, deploy_dir: /srv/apps}")).config;
+    let h = &c.hosts[0];
+    assert_eq!((h.transport, h.address.as_str(), h.deploy_dir.as_str()), (HostTransport::Agent, "", "/srv/apps"));
+    assert_eq!(*h, Host::agent(HostName::new("web-1").unwrap(), "/srv/apps"), "the constructor agrees with the file");
+    let c = ok(&host("{name: web-1, transport: agent, address: 10.0.0.10, deploy_dir: /srv/apps}")).config;
+    assert_eq!(c.hosts[0].address, "10.0.0.10", "an address may still say which machine it is");
+    let c = ok(&host("{name: web-1, transport: ssh, address: 10.0.0.10, deploy_dir: /srv/apps}")).config;
+    assert_eq!(c.hosts[0].transport, HostTransport::Ssh);
+    assert_eq!(ok(&host("{name: a, address: b, deploy_dir: /d}")).config.hosts[0].transport, HostTransport::Ssh);
+    expect_errors(
+        &host("{name: a, transport: telnet, address: b, deploy_dir: /d}"),
+        &[("hosts[0].transport", "\"telnet\" is not a transport: use ssh (the default) or agent")],
+    );
+    expect_errors(&host("{name: a, transport: agent}"), &[("hosts[0].deploy_dir", "deploy_dir is required")]);
+    expect_errors(&host("{name: a, transport: ssh, deploy_dir: /d}"), &[("hosts[0].address", "address is required")]);
 }
 
 #[test]
