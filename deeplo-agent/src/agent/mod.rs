@@ -10,6 +10,7 @@
 mod bundle;
 mod command;
 mod executor;
+pub mod facts;
 pub mod fingerprint;
 
 pub use executor::{Executor, TERMINATE_GRACE};
