@@ -263,9 +263,6 @@ async fn the_executor_answers_what_it_does_not_do() {
     let (to_agent, incoming) = mpsc::channel(64);
     let (outgoing, mut from_agent) = mpsc::channel(64);
     tokio::spawn(Executor::new(outgoing).run(incoming));
-    let id = RequestId(7);
-    to_agent.send(ToAgent::DockerFacts { id, project: None }).await.unwrap();
-    assert!(matches!(from_agent.recv().await, Some(ToDaemon::Failed { id: RequestId(7), .. })));
     to_agent.send(ToAgent::BundleEnd { id: RequestId(8) }).await.unwrap();
     assert!(matches!(from_agent.recv().await, Some(ToDaemon::Failed { id: RequestId(8), .. })));
     to_agent.send(ToAgent::Cancel { id: RequestId(9) }).await.unwrap();

@@ -8,6 +8,7 @@ use tokio::task::JoinSet;
 
 use super::bundle::{self, BundlePart};
 use super::command::{self, CommandRequest};
+use super::facts;
 use crate::protocol::{
     MAX_BUFFERED_OUTPUT_BYTES, MAX_CHUNK_BYTES, MAX_IN_FLIGHT_REQUESTS, RequestId, ToAgent, ToDaemon,
 };
@@ -37,13 +38,17 @@ const REQUEST_QUEUE: usize = MAX_BUFFERED_OUTPUT_BYTES / MAX_CHUNK_BYTES;
 /// - A bundle ([`ToAgent::WriteBundle`] and its entries) is written on a blocking thread and
 ///   answered, after [`ToAgent::BundleEnd`], by [`ToDaemon::BundleWritten`] or by
 ///   [`ToDaemon::Failed`] with the first error.
-/// - [`ToAgent::DockerFacts`] is answered by [`ToDaemon::Failed`]: this agent does not read
-///   Docker facts yet.
+/// - [`ToAgent::DockerFacts`] reads the local engine ([`docker_facts`](super::facts::docker_facts))
+///   in a task of its own, so that a slow engine holds up no other request, and is answered
+///   by [`ToDaemon::Facts`], or by [`ToDaemon::Failed`] saying which socket did not answer.
+///   Every call to the engine is bounded by [`DOCKER_TIMEOUT`](super::facts::DOCKER_TIMEOUT);
+///   a [`Cancel`](ToAgent::Cancel) of it is ignored.
 /// - [`ToAgent::Reattach`] is answered for each id by [`ToDaemon::Reattached`], `running`
 ///   when the request runs on this executor (commands do not survive a reconnect yet).
 /// - [`ToAgent::Welcome`] concerns the connection and is ignored here.
 ///
-/// An [`Exec`](ToAgent::Exec) or [`WriteBundle`](ToAgent::WriteBundle) beyond
+/// An [`Exec`](ToAgent::Exec), [`WriteBundle`](ToAgent::WriteBundle) or
+/// [`DockerFacts`](ToAgent::DockerFacts) beyond
 /// [`MAX_IN_FLIGHT_REQUESTS`], or with an id already running, is answered by
 /// [`ToDaemon::Failed`]. Bundle entries for an unknown id are answered by
 /// [`ToDaemon::Failed`]; [`Stdin`](ToAgent::Stdin), [`StdinEnd`](ToAgent::StdinEnd) and
@@ -76,6 +81,7 @@ pub struct Executor {
 enum Running {
     Command { stdin: Option<mpsc::Sender<Vec<u8>>>, cancel: Option<oneshot::Sender<()>> },
     Bundle { parts: Option<mpsc::Sender<BundlePart>> },
+    Facts,
 }
 
 impl Executor {
@@ -130,9 +136,7 @@ impl Executor {
                 self.bundle_part(id, BundlePart::Symlink { path, target }).await;
             }
             ToAgent::BundleEnd { id } => self.bundle_part(id, BundlePart::End).await,
-            ToAgent::DockerFacts { id, .. } => {
-                self.fail(id, "this agent does not report Docker facts yet".into()).await;
-            }
+            ToAgent::DockerFacts { id, project } => self.start_facts(id, project).await,
             ToAgent::Reattach { ids } => {
                 for id in ids {
                     let running = self.requests.contains_key(&id);
@@ -186,6 +190,22 @@ impl Executor {
         self.requests.insert(id, Running::Bundle { parts: Some(tx) });
     }
 
+    async fn start_facts(&mut self, id: RequestId, project: Option<String>) {
+        if let Some(reason) = self.refuse(id) {
+            return self.fail(id, reason).await;
+        }
+        let outgoing = self.outgoing.clone();
+        self.tasks.spawn(async move {
+            let reply = match facts::docker_facts(project.as_deref()).await {
+                Ok(facts) => ToDaemon::Facts { id, facts },
+                Err(e) => ToDaemon::Failed { id, message: e.to_string() },
+            };
+            let _ = outgoing.send(reply).await;
+            id
+        });
+        self.requests.insert(id, Running::Facts);
+    }
+
     async fn bundle_part(&mut self, id: RequestId, part: BundlePart) {
         let end = matches!(part, BundlePart::End);
         match self.requests.get_mut(&id) {
@@ -212,7 +232,8 @@ impl Executor {
             }
             // Closing the entries without an end abandons the write.
             Some(Running::Bundle { parts }) => drop(parts.take()),
-            None => {}
+            // Reading the facts is bounded by its timeouts and changes nothing: let it end.
+            Some(Running::Facts) | None => {}
         }
     }
 

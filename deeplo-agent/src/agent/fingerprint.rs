@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use super::facts::docker_versions;
 use crate::protocol::Fingerprint;
 
 /// How often the agent sends a fresh fingerprint.
@@ -11,8 +12,8 @@ pub const FINGERPRINT_INTERVAL: std::time::Duration = std::time::Duration::from_
 /// the architecture, the free space of the file system that holds `deploy_dir` (or its
 /// nearest existing parent) and the total memory. A fact that cannot be read is left
 /// empty (`None`, or `"unknown"` for the words), never an error: the fingerprint informs,
-/// it does not gate the connection. The Docker and Compose versions are filled in by the
-/// caller.
+/// it does not gate the connection. The Docker and Compose versions are left `None`:
+/// [`collect`] fills them in.
 pub fn read_host(deploy_dir: &Path) -> Fingerprint {
     Fingerprint {
         os: os_release(&std::fs::read_to_string("/etc/os-release").unwrap_or_default()),
@@ -23,6 +24,15 @@ pub fn read_host(deploy_dir: &Path) -> Fingerprint {
         disk_free_bytes: disk_free(deploy_dir),
         memory_bytes: mem_total(&std::fs::read_to_string("/proc/meminfo").unwrap_or_default()),
     }
+}
+
+/// The fingerprint the agent sends, at hello and every [`FINGERPRINT_INTERVAL`]: the
+/// server's facts from [`read_host`] with the Docker engine's and the Compose plugin's
+/// versions from [`docker_versions`]. Never an error either: a Docker that does not answer
+/// leaves its versions `None`, after at most [`DOCKER_TIMEOUT`](super::facts::DOCKER_TIMEOUT).
+pub async fn collect(deploy_dir: &Path) -> Fingerprint {
+    let (docker_version, compose_version) = docker_versions().await;
+    Fingerprint { docker_version, compose_version, ..read_host(deploy_dir) }
 }
 
 /// `PRETTY_NAME` of an os-release file (unquoted), else `NAME`, else `"unknown"`.
