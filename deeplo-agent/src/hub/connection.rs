@@ -88,6 +88,12 @@ impl AgentConnection {
         }
     }
 
+    /// Resolves at the first reply that named no request in flight (a protocol violation),
+    /// for the carrier that closes the connection for it; it does not borrow the connection.
+    pub fn violated(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.link.routes.violated()
+    }
+
     /// How many replies named no request in flight on this connection (each one a protocol
     /// violation).
     pub fn protocol_violations(&self) -> u64 {

@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 
 use crate::protocol::{MAX_BUFFERED_OUTPUT_BYTES, MAX_CHUNK_BYTES, RequestId, ToDaemon};
 
@@ -20,7 +20,8 @@ pub(super) type Owner = u64;
 #[derive(Debug, Default)]
 pub(super) struct Routes {
     table: Mutex<Table>,
-    violations: AtomicU64,
+    /// How many violations so far; watched by whoever closes the connection for one.
+    violations: watch::Sender<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -139,13 +140,24 @@ impl Routes {
 
     /// Counts and logs a frame that breaks the protocol.
     pub(super) fn violation(&self, message: &ToDaemon) {
-        self.violations.fetch_add(1, Ordering::Relaxed);
+        self.violations.send_modify(|n| *n += 1);
         tracing::warn!(kind = message.kind(), id = ?message.request_id(), "the agent sent a reply no request expects");
     }
 
     /// How many protocol violations [`violation`](Self::violation) counted.
     pub(super) fn violations(&self) -> u64 {
-        self.violations.load(Ordering::Relaxed)
+        *self.violations.borrow()
+    }
+
+    /// Resolves at the first violation (at once if there was one already).
+    pub(super) fn violated(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut violations = self.violations.subscribe();
+        async move {
+            if violations.wait_for(|n| *n > 0).await.is_err() {
+                // The routes are gone with their connection: no violation will come.
+                std::future::pending::<()>().await;
+            }
+        }
     }
 
     /// The connection is lost: ends every request of every transport (their callers see
