@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use deeplo_agent::hub::HubOptions;
 use deeplo_core::config::Settings;
 use deeplo_core::git::{GitAuth, TokenProvider};
 use deeplo_core::known_hosts::KnownHosts;
@@ -39,6 +40,15 @@ pub fn connector(settings: &Settings) -> anyhow::Result<SshConnector> {
     options.private_key = settings.ssh_private_key_file.clone();
     options.passphrase_file = settings.ssh_key_passphrase_file.clone();
     Ok(SshConnector::new(options)?)
+}
+
+/// The agent hub's options from the settings.
+pub fn hub_options(settings: &Settings) -> HubOptions {
+    HubOptions {
+        heartbeat_interval_secs: u32::try_from(settings.agent_heartbeat_interval.as_secs()).unwrap_or(u32::MAX).max(1),
+        heartbeat_allowance: settings.agent_heartbeat_allowance,
+        ..HubOptions::default()
+    }
 }
 
 pub fn store(ctx: &Context) -> anyhow::Result<Arc<FileStore>> {

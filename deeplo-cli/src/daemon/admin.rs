@@ -15,8 +15,8 @@
 //! | POST | `/v1/refresh` | `compose ps` of every host, saved as the observed state |
 //! | POST | `/v1/probe` | reachability of every host |
 //! | POST | `/v1/reload` | re-reads the config file and applies it |
-//! | POST | `/v1/servers/{host}/token` | issues the host's runner token, answered once (revokes the old one) |
-//! | DELETE | `/v1/servers/{host}/token` | revokes the host's runner token |
+//! | POST | `/v1/servers/{host}/token` | issues the host's runner token, answered once (revokes the old one and closes the connection made with it) |
+//! | DELETE | `/v1/servers/{host}/token` | revokes the host's runner token and closes its agent's connection |
 //! | GET | `/v1/servers/tokens` | every host's token: prefix and dates, no secret |
 //!
 //! No handler logs a request or answer body: the token answer holds a secret.
@@ -30,6 +30,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use deeplo_core::engine::{SubmitOutcome, Submitted};
 use deeplo_core::model::{HostName, ProjectName, RunId, Trigger};
+use deeplo_agent::protocol::CloseCode;
 use deeplo_core::{DeployRequest, ErrorKind, HistoryQuery, RunnerToken, TokenInfo};
 use serde::{Deserialize, Serialize};
 
@@ -295,6 +296,8 @@ async fn issue_token(State(daemon): State<Arc<Daemon>>, Path(host): Path<String>
     let now = jiff::Timestamp::now();
     let token = daemon.runner_tokens.issue(&host, now).await?;
     tracing::info!(host = %host, prefix = token.prefix(), "runner token issued");
+    // The old token is no longer valid: neither is a connection made with it.
+    daemon.hub.disconnect(&host, CloseCode::BadToken);
     Ok(Json(IssuedToken::new(&host, &token, now)))
 }
 
@@ -308,6 +311,7 @@ async fn revoke_token(State(daemon): State<Arc<Daemon>>, Path(host): Path<String
     }
     if revoked {
         tracing::info!(host = %name, "runner token revoked");
+        daemon.hub.disconnect(&name, CloseCode::BadToken);
     }
     Ok(Json(RevokedToken { host, revoked }))
 }

@@ -25,6 +25,7 @@ use anyhow::Context as _;
 use deeplo_core::config::EnvMap;
 use deeplo_core::plan::Job;
 use deeplo_core::trigger::Poller;
+use deeplo_agent::hub::{Hub, HubConnector};
 use deeplo_core::{Engine, RunnerTokenStore};
 use jiff::Timestamp;
 use tokio::signal::unix::{SignalKind, signal};
@@ -39,6 +40,8 @@ pub struct Daemon {
     pub engine: Engine,
     /// The runner tokens in the engine's store; one per process, so updates never race.
     pub runner_tokens: RunnerTokenStore,
+    /// The connected runner agents.
+    pub hub: Arc<Hub>,
     pub metrics: Arc<Metrics>,
     pub started_at: Timestamp,
     config_path: PathBuf,
@@ -62,10 +65,13 @@ pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     let interrupted = store.interrupted_at_open().to_vec();
     let github = github::GithubParts::from_env(&ctx.env)?;
     let source = crate::wiring::git_source(settings, github.token_provider())?;
+    let runner_tokens = RunnerTokenStore::new(store.clone());
+    let hub = Hub::new(runner_tokens.clone(), crate::wiring::hub_options(settings));
+    let connector = HubConnector::new(hub.clone(), Arc::new(crate::wiring::connector(settings)?));
     let mut builder = Engine::builder()
         .config(loaded.config.clone())
         .source(Arc::new(source))
-        .connector(Arc::new(crate::wiring::connector(settings)?))
+        .connector(Arc::new(connector))
         .store(store.clone())
         .limits(crate::wiring::limits(settings));
     if let Some(secret) = &github.webhook_secret {
@@ -77,7 +83,8 @@ pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     let engine = builder.build()?;
     let daemon = Arc::new(Daemon {
         engine: engine.clone(),
-        runner_tokens: RunnerTokenStore::new(engine.store().clone()),
+        runner_tokens,
+        hub: hub.clone(),
         metrics: Arc::new(Metrics::default()),
         started_at: Timestamp::now(),
         config_path: ctx.config_path.clone(),
@@ -103,7 +110,7 @@ pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     tracing::info!(report = %report, "config in force");
     redeploy_interrupted(&engine, &interrupted).await;
 
-    let mut routes = http::router(daemon.clone());
+    let mut routes = http::router(daemon.clone()).merge(deeplo_agent::hub::router(hub));
     let intake = intake::Intake::spawn(engine.clone(), daemon.metrics.clone(), cancel.clone());
     match deeplo_github::optional_router(github.webhook_secret.clone(), intake) {
         Some(webhook) => routes = routes.merge(webhook),

@@ -97,6 +97,21 @@ pub struct Settings {
     pub github_token_file: Option<PathBuf>,
     /// `DEEPLO_GITHUB_ENVIRONMENT`: the prefix of GitHub environment names (default none).
     pub github_environment: Option<String>,
+    /// `DEEPLO_AGENT_HEARTBEAT_INTERVAL`: how often runner agents send a heartbeat (10s; at
+    /// least 1s, counted in whole seconds).
+    pub agent_heartbeat_interval: Duration,
+    /// `DEEPLO_AGENT_HEARTBEAT_ALLOWANCE`: how many intervals may pass without a word from an
+    /// agent before its server is unreachable (3).
+    pub agent_heartbeat_allowance: u32,
+    /// `DEEPLO_AGENT_GRACE`: how long a deploy waits for an agent whose connection dropped
+    /// to come back (90s).
+    pub agent_grace: Duration,
+    /// `DEEPLO_TLS_CERT_FILE`: a PEM certificate chain; with `DEEPLO_TLS_KEY_FILE` the daemon
+    /// serves HTTPS (and agents `wss://`) itself. Default none: plain HTTP, for a daemon
+    /// behind a proxy that terminates TLS.
+    pub tls_cert_file: Option<PathBuf>,
+    /// `DEEPLO_TLS_KEY_FILE`: the PEM private key of `DEEPLO_TLS_CERT_FILE`.
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl Settings {
@@ -168,8 +183,24 @@ impl Settings {
             github_webhook_secret_file: r.path("DEEPLO_GITHUB_WEBHOOK_SECRET_FILE"),
             github_token_file: r.path("DEEPLO_GITHUB_TOKEN_FILE"),
             github_environment: r.text("DEEPLO_GITHUB_ENVIRONMENT"),
+            agent_heartbeat_interval: r.duration("DEEPLO_AGENT_HEARTBEAT_INTERVAL", Duration::from_secs(10)),
+            agent_heartbeat_allowance: u32::try_from(r.number("DEEPLO_AGENT_HEARTBEAT_ALLOWANCE", 1, 1000, 3))
+                .unwrap_or(3),
+            agent_grace: r.duration("DEEPLO_AGENT_GRACE", Duration::from_secs(90)),
+            tls_cert_file: r.path("DEEPLO_TLS_CERT_FILE"),
+            tls_key_file: r.path("DEEPLO_TLS_KEY_FILE"),
             data_dir,
         };
+        if settings.agent_heartbeat_interval < Duration::from_secs(1) {
+            r.errors.push(Diagnostic::error("DEEPLO_AGENT_HEARTBEAT_INTERVAL", "must be at least 1s"));
+        }
+        if settings.tls_cert_file.is_some() != settings.tls_key_file.is_some() {
+            let (missing, given) = match settings.tls_cert_file {
+                Some(_) => ("DEEPLO_TLS_KEY_FILE", "DEEPLO_TLS_CERT_FILE"),
+                None => ("DEEPLO_TLS_CERT_FILE", "DEEPLO_TLS_KEY_FILE"),
+            };
+            r.errors.push(Diagnostic::error(missing, format!("must be set too when {given} is: both or neither")));
+        }
         if r.errors.is_empty() { Ok(settings) } else { Err(r.errors) }
     }
 }
@@ -276,6 +307,33 @@ mod tests {
         assert_eq!(s.github_webhook_secret_file, None);
         assert_eq!(s.github_token_file, None);
         assert_eq!(s.github_environment, None);
+        assert_eq!((s.agent_heartbeat_interval, s.agent_heartbeat_allowance), (Duration::from_secs(10), 3));
+        assert_eq!(s.agent_grace, Duration::from_secs(90));
+        assert_eq!((s.tls_cert_file, s.tls_key_file), (None, None));
+    }
+
+    #[test]
+    fn agent_and_tls_settings() {
+        let s = settings(&[
+            ("DEEPLO_AGENT_HEARTBEAT_INTERVAL", "2s"),
+            ("DEEPLO_AGENT_HEARTBEAT_ALLOWANCE", "5"),
+            ("DEEPLO_AGENT_GRACE", "2m"),
+            ("DEEPLO_TLS_CERT_FILE", "/etc/deeplo/tls.crt"),
+            ("DEEPLO_TLS_KEY_FILE", "/etc/deeplo/tls.key"),
+        ])
+        .unwrap();
+        assert_eq!((s.agent_heartbeat_interval, s.agent_heartbeat_allowance), (Duration::from_secs(2), 5));
+        assert_eq!(s.agent_grace, Duration::from_secs(120));
+        assert_eq!(s.tls_key_file, Some(PathBuf::from("/etc/deeplo/tls.key")));
+        let errs = settings(&[("DEEPLO_TLS_CERT_FILE", "/c")]).unwrap_err();
+        assert_eq!(errs[0].path, "DEEPLO_TLS_KEY_FILE");
+        let errs = settings(&[("DEEPLO_AGENT_HEARTBEAT_INTERVAL", "500ms")]).unwrap_err();
+        assert_eq!(
+            (errs[0].path.as_str(), errs[0].message.as_str()),
+            ("DEEPLO_AGENT_HEARTBEAT_INTERVAL", "must be at least 1s")
+        );
+        let errs = settings(&[("DEEPLO_AGENT_HEARTBEAT_ALLOWANCE", "0")]).unwrap_err();
+        assert_eq!(errs[0].path, "DEEPLO_AGENT_HEARTBEAT_ALLOWANCE");
     }
 
     #[test]
