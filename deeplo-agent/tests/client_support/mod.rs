@@ -173,7 +173,11 @@ impl Conn {
                 .expect("no close in time")
                 .expect("the agent hung up without a close frame");
             match message {
-                Ok(Message::Close(Some(frame))) => return (u16::from(frame.code), frame.reason.to_string()),
+                Ok(Message::Close(Some(frame))) => {
+                    // Send the answer tungstenite queued, so the agent need not wait for it.
+                    let _ = self.socket.flush().await;
+                    return (u16::from(frame.code), frame.reason.to_string());
+                }
                 Ok(Message::Close(None)) => panic!("a close frame without a code"),
                 Ok(_) => continue,
                 Err(e) => panic!("error before the close frame: {e}"),
