@@ -72,6 +72,8 @@ async fn main() -> ExitCode {
 
 async fn run(args: RunArgs) -> ExitCode {
     let filter = EnvFilter::try_from_env("DEEPLO_AGENT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // tungstenite traces the upgrade request, runner token included: never that.
+    let filter = filter.add_directive("tungstenite::handshake::client=info".parse().expect("a valid directive"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let options = ClientOptions {
         url: args.url,

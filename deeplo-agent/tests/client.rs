@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use client_support::{DEADLINE, Daemon, TOKEN, Upgrade, options, spawn, token_file};
 use deeplo_agent::client::ClientError;
-use deeplo_agent::protocol::{ExitStatus, MAX_FRAME_BYTES, RequestId, Stream, ToAgent, ToDaemon};
+use deeplo_agent::protocol::{
+    CloseCode, ExitStatus, MAX_FRAME_BYTES, PROTOCOL_VERSION, RequestId, Stream, ToAgent, ToDaemon, Welcome,
+};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::http::StatusCode;
 
@@ -150,6 +152,24 @@ async fn text_and_requests_before_the_welcome_are_violations() {
 }
 
 #[tokio::test]
+async fn a_welcome_of_another_version_is_closed_with_4426_and_retried() {
+    let mut daemon = Daemon::start(None, Upgrade::Accept).await;
+    let token = token_file();
+    let _agent = spawn(options(&daemon.ws_url(), &token));
+    let mut conn = daemon.next().await;
+    conn.recv_hello().await;
+    let welcome = Welcome {
+        protocol: PROTOCOL_VERSION + 1,
+        daemon_version: "9.0.0".into(),
+        heartbeat_interval_secs: 5,
+        heartbeat_allowance: 3,
+    };
+    conn.send(ToAgent::Welcome(welcome)).await;
+    assert_eq!(conn.expect_close().await, (4426, CloseCode::VersionMismatch.reason().to_owned()));
+    daemon.next().await.recv_hello().await;
+}
+
+#[tokio::test]
 async fn the_binary_prints_its_version() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_deeplo-agent")).arg("version").output().unwrap();
     assert!(output.status.success());
@@ -184,4 +204,29 @@ async fn the_binary_exits_3_when_its_token_is_refused() {
     assert_eq!(output.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("runner token revoked"), "{stderr}");
     assert!(!stderr.contains(TOKEN), "the token is never logged: {stderr}");
+}
+
+#[tokio::test]
+async fn the_binary_closes_with_1000_and_exits_0_on_sigterm() {
+    let mut daemon = Daemon::start(None, Upgrade::Accept).await;
+    let token = token_file();
+    let mut agent = tokio::process::Command::new(env!("CARGO_BIN_EXE_deeplo-agent"))
+        .args(["run", "--url", &daemon.ws_url(), "--host", "web-2"])
+        .arg("--token-file")
+        .arg(&token.path)
+        .env("DEEPLO_AGENT_DEPLOY_DIR", token.dir.path())
+        .env_remove("HTTP_PROXY")
+        .env_remove("http_proxy")
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut conn = daemon.next().await;
+    assert_eq!(conn.headers.get("deeplo-agent-host").unwrap(), "web-2");
+    conn.welcome(5).await;
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(agent.id().unwrap()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert_eq!(conn.expect_close().await.0, 1000);
+    let status = tokio::time::timeout(DEADLINE, agent.wait()).await.expect("the agent did not exit in time").unwrap();
+    assert_eq!(status.code(), Some(0));
 }

@@ -3,7 +3,7 @@
 //!
 //! [`Client::run`] connects to the daemon's [`CONNECT_PATH`] over a WebSocket, says hello,
 //! serves the daemon's requests with an [`Executor`](crate::agent::Executor) and connects
-//! again after [`reconnect_delay`](crate::protocol::reconnect_delay) when the connection
+//! again after [`reconnect_delay`] when the connection
 //! ends, until the daemon refuses the agent for good ([`ClientError::is_final`]) or the
 //! caller's shutdown future completes.
 //!
@@ -12,7 +12,9 @@
 //! `GET <base path>/agent/v1/connect` with the standard WebSocket headers and
 //! `Authorization: Bearer <token>`, `User-Agent: deeplo-agent/<version>` and, when the
 //! server's name is given, [`HOST_HEADER`] (`Deeplo-Agent-Host: <name>`). An HTTP 401 or
-//! 403 answer is final.
+//! 403 answer is final. The token is in no error and no log of this crate, but tungstenite
+//! logs the whole request at TRACE level under `tungstenite::handshake::client`: a
+//! subscriber that may run at TRACE caps that target (the binary does).
 //!
 //! # Transport
 //!
