@@ -89,7 +89,9 @@ async fn the_right_pin_is_accepted() {
     let hex = Pin::of(&tls.der).to_string().to_uppercase();
     let pin = hex.as_bytes().chunks(2).map(|pair| std::str::from_utf8(pair).unwrap()).collect::<Vec<_>>().join(":");
     let mut agent = spawn(wss_options(&tls, &token, Some(pin)));
-    tls.daemon.next().await.welcome(5).await;
+    let mut conn = tls.daemon.next().await;
+    conn.welcome(5).await;
     agent.stop();
+    assert_eq!(conn.expect_close().await.0, 1000);
     agent.finished().await.unwrap();
 }

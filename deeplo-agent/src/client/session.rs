@@ -172,7 +172,9 @@ async fn report_fingerprints(outgoing: mpsc::Sender<ToDaemon>, deploy_dir: PathB
 /// Reading the facts touches files and may run programs: off the async threads.
 async fn read_fingerprint(deploy_dir: PathBuf) -> Fingerprint {
     let read = tokio::task::spawn_blocking(move || fingerprint::read_host(&deploy_dir));
-    read.await.unwrap_or_else(|_| fingerprint::read_host(std::path::Path::new("/")))
+    // `read_host` reports what it cannot read instead of failing: a panic there is a bug,
+    // passed on as it is.
+    read.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
 fn classify(next: Option<Result<Message, WsError>>) -> Read {
