@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use deeplo_agent::client::{AGENT_VERSION, Client, ClientOptions, DEFAULT_DEPLOY_DIR, ProxyEnv};
+use deeplo_agent::client::{AGENT_VERSION, Client, ClientError, ClientOptions, DEFAULT_DEPLOY_DIR, ProxyEnv};
 use deeplo_agent::protocol::PROTOCOL_VERSION;
 use tracing_subscriber::EnvFilter;
 
@@ -94,9 +94,15 @@ async fn run(args: RunArgs) -> ExitCode {
     match Client::new(config).run(terminated()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e}");
+            // Once, plainly: the log goes to stderr too.
             eprintln!("deeplo-agent: {e}");
-            ExitCode::from(if e.is_refusal() { EXIT_REFUSED } else { 1 })
+            // A bad proxy variable or server name is only found when connecting.
+            let status = match e {
+                ClientError::Config(_) => EXIT_CONFIG,
+                _ if e.is_refusal() => EXIT_REFUSED,
+                _ => 1,
+            };
+            ExitCode::from(status)
         }
     }
 }
