@@ -12,6 +12,9 @@
 //! daemon's end, handing out [`hub::AgentTransport`]s, its [`Transport`](deeplo_core::Transport)
 //! through the agent, as many at once as the engine opens.
 //!
+//! [`client`] is the program that runs on the server: it connects out to the daemon, says
+//! hello and runs an executor for each connection, reconnecting with backoff.
+//!
 //! A frame is one WebSocket binary message holding the postcard encoding of a
 //! [`Frame`](protocol::Frame): requests from the daemon ([`ToAgent`](protocol::ToAgent)), each
 //! with a [`RequestId`](protocol::RequestId), and the agent's replies that carry it back
@@ -38,5 +41,6 @@
 #![warn(missing_docs)]
 
 pub mod agent;
+pub mod client;
 pub mod hub;
 pub mod protocol;

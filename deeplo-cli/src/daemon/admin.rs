@@ -28,9 +28,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use deeplo_agent::protocol::CloseCode;
 use deeplo_core::engine::{SubmitOutcome, Submitted};
 use deeplo_core::model::{HostName, ProjectName, RunId, Trigger};
-use deeplo_agent::protocol::CloseCode;
 use deeplo_core::{DeployRequest, ErrorKind, HistoryQuery, RunnerToken, TokenInfo};
 use serde::{Deserialize, Serialize};
 

@@ -22,10 +22,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use deeplo_agent::hub::{Hub, HubConnector};
 use deeplo_core::config::EnvMap;
 use deeplo_core::plan::Job;
 use deeplo_core::trigger::Poller;
-use deeplo_agent::hub::{Hub, HubConnector};
 use deeplo_core::{Engine, RunnerTokenStore};
 use jiff::Timestamp;
 use tokio::signal::unix::{SignalKind, signal};
