@@ -9,6 +9,7 @@
 
 #![warn(missing_docs)]
 
+pub mod agent;
 pub mod daemon;
 pub mod docker;
 pub mod engines;

@@ -37,6 +37,43 @@ pub fn compose_file(port: u16, extra: &str) -> String {
     )
 }
 
+/// Which transport a scenario deploys through: the same scenarios run once per transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// The host's sshd.
+    Ssh,
+    /// The `deeplo-agent` binary on the host, connected to a hub.
+    Agent,
+}
+
+impl Via {
+    /// `ssh` or `agent`, for project names that keep the two runs apart.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ssh => "ssh",
+            Self::Agent => "agent",
+        }
+    }
+}
+
+/// An engine and, when it deploys through the agent, the agent and its hub (which live as
+/// long as it does).
+#[derive(Debug)]
+pub struct Target {
+    /// The engine.
+    pub engine: Engine,
+    /// The agent of the host, for [`Via::Agent`].
+    pub agent: Option<crate::agent::AgentBed>,
+}
+
+impl std::ops::Deref for Target {
+    type Target = Engine;
+
+    fn deref(&self) -> &Engine {
+        &self.engine
+    }
+}
+
 /// One end-to-end setting. Containers of its compose project are removed on drop.
 #[derive(Debug)]
 pub struct Scenario {
@@ -102,6 +139,37 @@ impl Scenario {
         )
     }
 
+    /// [`config_yaml`](Self::config_yaml) for a host reached `via` a transport: for the
+    /// agent, the host entry says `transport: agent` and gives no address, port or user.
+    pub fn config_yaml_via(&self, via: Via, project_extra: &str) -> String {
+        let yaml = self.config_yaml(project_extra);
+        match via {
+            Via::Ssh => yaml,
+            Via::Agent => {
+                let ssh_part =
+                    format!("    address: 127.0.0.1\n    port: {}\n    user: {}\n", self.sshd.port(), self.sshd.user());
+                yaml.replacen(&ssh_part, "    transport: agent\n", 1)
+            }
+        }
+    }
+
+    /// An engine on `yaml` deploying `via` a transport: over SSH as [`engine`](Self::engine),
+    /// or through a real agent of host `h1` connected to a hub of its own.
+    pub async fn engine_via(&self, via: Via, yaml: &str) -> anyhow::Result<Target> {
+        match via {
+            Via::Ssh => Ok(Target { engine: self.engine(yaml)?, agent: None }),
+            Via::Agent => {
+                let host = deeplo_core::model::HostName::new("h1")?;
+                let agent = crate::agent::AgentBed::start(&host, self.tmp.path()).await?;
+                let data = self.data_dir();
+                let ssh = ssh_connector(&data, &self.sshd.client_key(), HostKeyPolicy::AcceptNew)?;
+                let connector = deeplo_agent::hub::HubConnector::new(Arc::clone(&agent.hub), Arc::new(ssh));
+                let builder = engine_builder(yaml, &data, &self.sshd.client_key(), HostKeyPolicy::AcceptNew)?;
+                Ok(Target { engine: builder.connector(Arc::new(connector)).build()?, agent: Some(agent) })
+            }
+        }
+    }
+
     /// An engine on `yaml` with the real store, git source and SSH connector.
     pub fn engine(&self, yaml: &str) -> anyhow::Result<Engine> {
         self.engine_with(yaml, HostKeyPolicy::AcceptNew)
@@ -137,16 +205,21 @@ pub fn engine_builder(yaml: &str, data: &Path, key: &Path, policy: HostKeyPolicy
     let store = FileStore::open(data, jiff::Timestamp::now())?;
     let source = GitSource::new(
         data.join("repos"),
-        GitAuth { private_key: None, passphrase: None, known_hosts: known_hosts.clone(), https_token: None },
+        GitAuth { private_key: None, passphrase: None, known_hosts, https_token: None },
     );
-    let mut options = SshOptions::new(known_hosts);
-    options.private_key = Some(key.to_owned());
-    options.agent_socket = None;
     Ok(Engine::builder()
         .config(loaded.config)
         .source(Arc::new(source))
-        .connector(Arc::new(SshConnector::new(options)?))
+        .connector(Arc::new(ssh_connector(data, key, policy)?))
         .store(Arc::new(store)))
+}
+
+/// The SSH connector of [`engine_builder`]: known hosts under `data`, logging in with `key`.
+pub fn ssh_connector(data: &Path, key: &Path, policy: HostKeyPolicy) -> anyhow::Result<SshConnector> {
+    let mut options = SshOptions::new(KnownHosts::new(data.join("known_hosts"), policy));
+    options.private_key = Some(key.to_owned());
+    options.agent_socket = None;
+    Ok(SshConnector::new(options)?)
 }
 
 /// Every file under `dir` with its content and mode, to compare a directory before and

@@ -1,10 +1,36 @@
 //! End-to-end deploys: a real sshd as the host, the local Docker engine with Compose v2,
 //! real git repositories, and the engine with its real store, git source and SSH transport.
+//! The scenarios marked [`both`] run once over SSH and once through the real
+//! `deeplo-agent` binary connected to an agent hub.
 
 use deeplo_core::engine::{SubmitOutcome, Submitted};
 use deeplo_core::model::{DeployStatus, Deployment, Trigger};
 use deeplo_core::{DeployRequest, Engine, HistoryQuery};
-use deeplo_testbed::scenario::{Scenario, compose_file, snapshot};
+use deeplo_testbed::scenario::{Scenario, Via, compose_file, snapshot};
+
+/// Runs the scenario `$name(via)` as two tests, `$name::ssh` and `$name::agent`.
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            use deeplo_testbed::scenario::Via;
+
+            #[tokio::test]
+            async fn ssh() {
+                super::$name(Via::Ssh).await;
+            }
+
+            #[tokio::test]
+            async fn agent() {
+                super::$name(Via::Agent).await;
+            }
+        }
+    };
+}
+
+both!(first_deploy_then_a_change);
+both!(a_broken_compose_file_stops_at_preflight_and_touches_nothing);
+both!(a_service_that_exits_at_once_is_rolled_back);
+both!(env_file_is_kept_and_wiped_with_an_empty_persist_list);
 
 fn request(project: &str) -> DeployRequest {
     DeployRequest { project: project.into(), host: None, commit: None, trigger: Trigger::Manual, force: true }
@@ -31,10 +57,9 @@ async fn log_of(engine: &Engine, record: &Deployment) -> String {
     String::from_utf8(engine.store().read_log(&record.id).await.unwrap().unwrap_or_default()).unwrap()
 }
 
-#[tokio::test]
-async fn first_deploy_then_a_change() {
-    let s = Scenario::new("e2e-first").unwrap();
-    let engine = s.engine(&s.config_yaml("")).unwrap();
+async fn first_deploy_then_a_change(via: Via) {
+    let s = Scenario::new(&format!("e2e-first-{}", via.name())).unwrap();
+    let engine = s.engine_via(via, &s.config_yaml_via(via, "")).await.unwrap();
 
     let first = deploy(&engine, &s.project).await;
     assert_eq!(first.status, DeployStatus::Succeeded, "{:?}\n{}", first.error, log_of(&engine, &first).await);
@@ -65,10 +90,9 @@ async fn first_deploy_then_a_change() {
     assert_eq!(history.iter().map(|d| &d.id).collect::<Vec<_>>(), [&second.id, &first.id]);
 }
 
-#[tokio::test]
-async fn a_broken_compose_file_stops_at_preflight_and_touches_nothing() {
-    let s = Scenario::new("e2e-preflight").unwrap();
-    let engine = s.engine(&s.config_yaml("")).unwrap();
+async fn a_broken_compose_file_stops_at_preflight_and_touches_nothing(via: Via) {
+    let s = Scenario::new(&format!("e2e-preflight-{}", via.name())).unwrap();
+    let engine = s.engine_via(via, &s.config_yaml_via(via, "")).await.unwrap();
     assert_eq!(deploy(&engine, &s.project).await.status, DeployStatus::Succeeded);
     std::fs::write(s.live_dir().join(".env"), "KEEP=1\n").unwrap();
     let before = snapshot(&s.live_dir());
@@ -91,17 +115,11 @@ async fn a_broken_compose_file_stops_at_preflight_and_touches_nothing() {
     assert_eq!(s.fetch_site().as_deref(), Some("version 1\n"));
 }
 
-async fn rolls_back(project: &str, bad_service: &str) {
+async fn rolls_back(project: &str, bad_service: &str, via: Via) {
     let s = Scenario::new(project).unwrap();
-    let engine = s
-        .engine(
-            &s.config_yaml(
-                "    health_check: {path: /, port: PORT, retries: 4, interval: 1s, timeout: 30s}\n"
-                    .replace("PORT", &s.web_port.to_string())
-                    .as_str(),
-            ),
-        )
-        .unwrap();
+    let health = "    health_check: {path: /, port: PORT, retries: 4, interval: 1s, timeout: 30s}\n"
+        .replace("PORT", &s.web_port.to_string());
+    let engine = s.engine_via(via, &s.config_yaml_via(via, &health)).await.unwrap();
     let good = deploy(&engine, &s.project).await;
     assert_eq!(good.status, DeployStatus::Succeeded, "{:?}", good.error);
 
@@ -130,10 +148,13 @@ async fn rolls_back(project: &str, bad_service: &str) {
     assert_eq!(last_good.id, good.id);
 }
 
-#[tokio::test]
-async fn a_service_that_exits_at_once_is_rolled_back() {
-    rolls_back("e2e-exits", "  crash:\n    image: deeplo-testbed-busybox\n    command: [\"sh\", \"-c\", \"exit 1\"]\n")
-        .await;
+async fn a_service_that_exits_at_once_is_rolled_back(via: Via) {
+    rolls_back(
+        &format!("e2e-exits-{}", via.name()),
+        "  crash:\n    image: deeplo-testbed-busybox\n    command: [\"sh\", \"-c\", \"exit 1\"]\n",
+        via,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -141,6 +162,7 @@ async fn a_failing_healthcheck_is_rolled_back() {
     rolls_back(
         "e2e-unhealthy",
         "    healthcheck:\n      test: [\"CMD\", \"false\"]\n      interval: 1s\n      timeout: 1s\n      retries: 1\n",
+        Via::Ssh,
     )
     .await;
 }
@@ -179,10 +201,9 @@ async fn without_a_good_commit_the_failure_says_so() {
     assert!(bad.error.as_deref().unwrap().contains("no earlier successful deploy"), "{:?}", bad.error);
 }
 
-#[tokio::test]
-async fn env_file_is_kept_and_wiped_with_an_empty_persist_list() {
-    let s = Scenario::new("e2e-persist").unwrap();
-    let engine = s.engine(&s.config_yaml("")).unwrap();
+async fn env_file_is_kept_and_wiped_with_an_empty_persist_list(via: Via) {
+    let s = Scenario::new(&format!("e2e-persist-{}", via.name())).unwrap();
+    let engine = s.engine_via(via, &s.config_yaml_via(via, "")).await.unwrap();
     assert_eq!(deploy(&engine, &s.project).await.status, DeployStatus::Succeeded);
     std::fs::write(s.live_dir().join(".env"), "SECRET=kept\n").unwrap();
     s.repo.write("deploy/www/index.html", "version 2\n").unwrap();
@@ -191,7 +212,7 @@ async fn env_file_is_kept_and_wiped_with_an_empty_persist_list() {
     assert_eq!(std::fs::read_to_string(s.live_dir().join(".env")).unwrap(), "SECRET=kept\n");
     drop(engine);
 
-    let engine = s.engine(&s.config_yaml("    persist_files: []\n")).unwrap();
+    let engine = s.engine_via(via, &s.config_yaml_via(via, "    persist_files: []\n")).await.unwrap();
     s.repo.write("deploy/www/index.html", "version 3\n").unwrap();
     s.repo.commit("v3").unwrap();
     assert_eq!(deploy(&engine, &s.project).await.status, DeployStatus::Succeeded);

@@ -31,8 +31,14 @@ pub fn read_host(deploy_dir: &Path) -> Fingerprint {
 /// versions from [`docker_versions`]. Never an error either: a Docker that does not answer
 /// leaves its versions `None`, after at most [`DOCKER_TIMEOUT`](super::facts::DOCKER_TIMEOUT).
 pub async fn collect(deploy_dir: &Path) -> Fingerprint {
-    let (docker_version, compose_version) = docker_versions().await;
+    let (docker_version, compose_version) = collect_docker().await;
     Fingerprint { docker_version, compose_version, ..read_host(deploy_dir) }
+}
+
+/// The Docker engine's and the Compose plugin's versions, for a caller that reads the
+/// host's own facts elsewhere (on a blocking thread).
+pub async fn collect_docker() -> (Option<String>, Option<String>) {
+    docker_versions().await
 }
 
 /// `PRETTY_NAME` of an os-release file (unquoted), else `NAME`, else `"unknown"`.

@@ -169,12 +169,16 @@ async fn report_fingerprints(outgoing: mpsc::Sender<ToDaemon>, deploy_dir: PathB
     }
 }
 
-/// Reading the facts touches files and may run programs: off the async threads.
+/// The fingerprint with the Docker versions; the host's own facts are read from files, off
+/// the async threads.
 async fn read_fingerprint(deploy_dir: PathBuf) -> Fingerprint {
+    let docker = fingerprint::collect_docker();
     let read = tokio::task::spawn_blocking(move || fingerprint::read_host(&deploy_dir));
+    let ((docker_version, compose_version), host) = tokio::join!(docker, read);
     // `read_host` reports what it cannot read instead of failing: a panic there is a bug,
     // passed on as it is.
-    read.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    let host = host.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    Fingerprint { docker_version, compose_version, ..host }
 }
 
 fn classify(next: Option<Result<Message, WsError>>) -> Read {
