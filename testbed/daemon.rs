@@ -82,13 +82,29 @@ impl DaemonProcess {
             .expect("run deeplo")
     }
 
-    /// `curl` against the HTTP port: `(status, body)`, `None` when nothing answers.
+    /// The setting `key` it was started with, if any.
+    pub fn setting(&self, key: &str) -> Option<&str> {
+        self.env.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// The base URL of its HTTP port: `https://localhost:PORT` when it serves TLS
+    /// (`DEEPLO_TLS_CERT_FILE`, a certificate for `localhost`), else `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        match self.setting("DEEPLO_TLS_CERT_FILE") {
+            Some(_) => format!("https://localhost:{}", self.http_port),
+            None => format!("http://127.0.0.1:{}", self.http_port),
+        }
+    }
+
+    /// `curl` against the HTTP port: `(status, body)`, `None` when nothing answers. Over
+    /// TLS it trusts the daemon's own certificate only.
     pub fn http(&self, method: &str, path: &str) -> Option<(u16, String)> {
-        let out = Command::new("curl")
-            .args(["-sS", "--max-time", "5", "-X", method, "-w", "\n%{http_code}"])
-            .arg(format!("http://127.0.0.1:{}{path}", self.http_port))
-            .output()
-            .ok()?;
+        let mut curl = Command::new("curl");
+        curl.args(["-sS", "--max-time", "5", "-X", method, "-w", "\n%{http_code}"]);
+        if let Some(cert) = self.setting("DEEPLO_TLS_CERT_FILE") {
+            curl.arg("--cacert").arg(cert);
+        }
+        let out = curl.arg(format!("{}{path}", self.base_url())).output().ok()?;
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let (body, code) = text.rsplit_once('\n')?;
         let code: u16 = code.trim().parse().ok()?;

@@ -12,6 +12,7 @@ mod logging;
 mod metrics;
 mod reload;
 mod retention;
+mod tls;
 
 pub use admin::{DeployBody, IssuedToken, QueuedRun, RevokedToken, RollbackBody};
 
@@ -95,6 +96,10 @@ pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     daemon.metrics.spawn_listener(&engine);
     let cancel = CancellationToken::new();
 
+    let tls = match (&settings.tls_cert_file, &settings.tls_key_file) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        _ => None,
+    };
     // Listeners first, so that a port or socket problem stops the start before any deploy.
     let http = tokio::net::TcpListener::bind(("0.0.0.0", settings.http_port))
         .await
@@ -102,7 +107,7 @@ pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     let http_addr = http.local_addr()?;
     let admin = client::bind_socket(&settings.unix_socket, settings.admin_group.as_deref())?;
     tracing::info!(
-        http = %http_addr, socket = %settings.unix_socket.display(), config = %ctx.config_path.display(),
+        http = %http_addr, tls = tls.is_some(), socket = %settings.unix_socket.display(), config = %ctx.config_path.display(),
         data_dir = %settings.data_dir.display(), "deeplo daemon started"
     );
 
@@ -116,7 +121,10 @@ pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
         Some(webhook) => routes = routes.merge(webhook),
         None => tracing::info!("no DEEPLO_GITHUB_WEBHOOK_SECRET_FILE: the GitHub webhook route is off"),
     }
-    let http_task = tokio::spawn(serve_http(http, routes, cancel.clone()));
+    let http_task = match &tls {
+        Some(acceptor) => tokio::spawn(tls::serve(http, routes, acceptor.clone(), cancel.clone())),
+        None => tokio::spawn(serve_http(http, routes, cancel.clone())),
+    };
     let admin_task = tokio::spawn(serve_admin(admin, admin::router(daemon.clone()), cancel.clone()));
     let poller = tokio::spawn(Poller::new(engine.clone()).run(cancel.clone()));
     reload::spawn_watchers(daemon.clone(), Duration::from_secs(2), cancel.clone())?;
