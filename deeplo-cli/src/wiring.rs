@@ -47,6 +47,7 @@ pub fn hub_options(settings: &Settings) -> HubOptions {
     HubOptions {
         heartbeat_interval_secs: u32::try_from(settings.agent_heartbeat_interval.as_secs()).unwrap_or(u32::MAX).max(1),
         heartbeat_allowance: settings.agent_heartbeat_allowance,
+        grace: settings.agent_grace,
         ..HubOptions::default()
     }
 }

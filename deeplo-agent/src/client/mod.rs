@@ -87,10 +87,22 @@ impl Client {
     /// quoting the daemon's reason) or an HTTP 401/403 on the upgrade. Everything else is
     /// logged and retried.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), ClientError> {
+        let mut requests = session::Requests::start();
+        let result = self.serve(&mut requests, shutdown).await;
+        requests.stop().await;
+        result
+    }
+
+    /// [`run`](Self::run) with its executor, kept across connections.
+    async fn serve(
+        &self,
+        requests: &mut session::Requests,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), ClientError> {
         let mut shutdown = std::pin::pin!(shutdown);
         let mut attempt: u32 = 0;
         loop {
-            let end = self.connect_once(shutdown.as_mut()).await;
+            let end = self.connect_with(requests, shutdown.as_mut()).await;
             match end.result {
                 Ok(()) => return Ok(()),
                 Err(e) if e.is_final() => return Err(e),
@@ -111,8 +123,16 @@ impl Client {
     }
 
     /// One connection: connects, says hello and serves until it ends or `shutdown`
-    /// completes. [`run`](Self::run) is this in a loop with the backoff.
+    /// completes; the commands it started are stopped then. [`run`](Self::run) is this in a
+    /// loop with the backoff, its commands kept running across the reconnects.
     pub async fn connect_once(&self, shutdown: impl Future<Output = ()>) -> SessionEnd {
+        let mut requests = session::Requests::start();
+        let end = self.connect_with(&mut requests, shutdown).await;
+        requests.stop().await;
+        end
+    }
+
+    async fn connect_with(&self, requests: &mut session::Requests, shutdown: impl Future<Output = ()>) -> SessionEnd {
         let mut shutdown = std::pin::pin!(shutdown);
         let mut welcomed = false;
         tracing::debug!(url = %self.config.endpoint, "connecting");
@@ -121,7 +141,7 @@ impl Client {
             socket = connect::open(&self.config) => socket,
         };
         let result = match socket {
-            Ok(socket) => session::run(socket, &self.config, shutdown, &mut welcomed).await,
+            Ok(socket) => session::run(socket, &self.config, requests, shutdown, &mut welcomed).await,
             Err(e) => Err(e),
         };
         SessionEnd { welcomed, result }

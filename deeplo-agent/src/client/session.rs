@@ -49,6 +49,7 @@ enum Read {
 pub(super) async fn run<F: Future<Output = ()>>(
     mut socket: Socket,
     config: &ClientConfig,
+    requests: &mut Requests,
     mut shutdown: Pin<&mut F>,
     welcomed: &mut bool,
 ) -> Result<(), ClientError> {
@@ -64,7 +65,7 @@ pub(super) async fn run<F: Future<Output = ()>>(
             heartbeat_secs = welcome.heartbeat_interval_secs,
             "connected to the daemon"
         );
-        serve(&mut socket, &welcome, config, shutdown).await
+        serve(&mut socket, &welcome, config, requests, shutdown).await
     }
     .await;
     if let Err(ClientError::Closed { .. }) = result {
@@ -105,23 +106,52 @@ async fn handshake(socket: &mut Socket, config: &ClientConfig) -> Result<Welcome
     Ok(welcome)
 }
 
+/// The [`Executor`] and its channels, kept across the connections of one agent: a command
+/// goes on running while the connection drops, its output waits in the bounded channel
+/// (then in its pipes: the command blocks on its writes, nothing is dropped), and the next
+/// connection carries it on, as the daemon's [`Reattach`](ToAgent::Reattach) expects.
+#[derive(Debug)]
+pub(super) struct Requests {
+    to_executor: mpsc::Sender<ToAgent>,
+    replies: mpsc::Receiver<ToDaemon>,
+    outgoing: mpsc::Sender<ToDaemon>,
+    executor: tokio::task::JoinHandle<()>,
+}
+
+impl Requests {
+    pub(super) fn start() -> Self {
+        let (to_executor, incoming) = mpsc::channel(CHANNEL_CAPACITY);
+        let (outgoing, replies) = mpsc::channel(CHANNEL_CAPACITY);
+        let executor = tokio::spawn(Executor::new(outgoing.clone()).run(incoming));
+        Self { to_executor, replies, outgoing, executor }
+    }
+
+    /// Stops what still runs: closing the executor's input ends it, and it kills its
+    /// commands.
+    pub(super) async fn stop(self) {
+        let Self { to_executor, replies, outgoing, executor } = self;
+        drop((to_executor, replies, outgoing));
+        let _ = executor.await;
+    }
+}
+
 /// The welcomed connection: frames in to the executor, its replies out, heartbeats.
 async fn serve<F: Future<Output = ()>>(
     socket: &mut Socket,
     welcome: &Welcome,
     config: &ClientConfig,
+    requests: &mut Requests,
     mut shutdown: Pin<&mut F>,
 ) -> Result<(), ClientError> {
-    let (to_executor, incoming) = mpsc::channel(CHANNEL_CAPACITY);
-    let (outgoing, mut replies) = mpsc::channel(CHANNEL_CAPACITY);
-    let executor = tokio::spawn(Executor::new(outgoing.clone()).run(incoming));
-    let fingerprints = tokio::spawn(report_fingerprints(outgoing, config.deploy_dir.clone()));
+    let fingerprints = tokio::spawn(report_fingerprints(requests.outgoing.clone(), config.deploy_dir.clone()));
     let period = Duration::from_secs(welcome.heartbeat_interval_secs.max(1).into());
     let mut heartbeat = tokio::time::interval_at(Instant::now() + period, period);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // A request read but not yet taken by the executor. While it waits, the socket is not
     // read, but replies still go out: the executor may be waiting for room for them.
     let mut pending: Option<ToAgent> = None;
+    let to_executor = requests.to_executor.clone();
+    let replies = &mut requests.replies;
     let end = loop {
         tokio::select! {
             () = shutdown.as_mut() => break stop(socket).await,
@@ -147,11 +177,9 @@ async fn serve<F: Future<Output = ()>>(
             }
         }
     };
+    // The executor and its commands stay for the next connection; the caller stops them
+    // when no connection will come.
     fingerprints.abort();
-    // Closing both channels ends the executor, which stops what still runs.
-    drop(replies);
-    drop(to_executor);
-    let _ = executor.await;
     end
 }
 

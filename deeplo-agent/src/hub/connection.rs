@@ -94,6 +94,17 @@ impl AgentConnection {
         self.link.routes.violated()
     }
 
+    /// The requests in flight on this connection, all its transports together.
+    pub fn in_flight(&self) -> Vec<RequestId> {
+        self.link.routes.in_flight()
+    }
+
+    /// Ends the request `id` as lost (its caller gets [`ErrorKind::Unreachable`]): after a
+    /// reconnect, the agent said it no longer runs it.
+    pub fn end_request(&self, id: RequestId) -> bool {
+        self.link.routes.end(id)
+    }
+
     /// How many replies named no request in flight on this connection (each one a protocol
     /// violation).
     pub fn protocol_violations(&self) -> u64 {

@@ -9,10 +9,12 @@ use deeplo_core::model::HostName;
 use deeplo_core::{Error, ErrorKind, Result, RunnerTokenStore, Transport};
 use jiff::Timestamp;
 use serde::Serialize;
-use tokio::sync::{broadcast, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::connection::AgentConnection;
-use crate::protocol::{CloseCode, DEFAULT_HEARTBEAT_ALLOWANCE, DEFAULT_HEARTBEAT_INTERVAL_SECS, Fingerprint};
+use crate::protocol::{
+    CloseCode, DEFAULT_HEARTBEAT_ALLOWANCE, DEFAULT_HEARTBEAT_INTERVAL_SECS, Fingerprint, ToAgent, ToDaemon,
+};
 
 /// How the hub treats its agents.
 #[derive(Debug, Clone)]
@@ -27,6 +29,10 @@ pub struct HubOptions {
     pub hello_timeout: Duration,
     /// The daemon's release, told to agents in the welcome.
     pub daemon_version: String,
+    /// How long the requests of a connection that dropped wait for the same agent to come
+    /// back (`DEEPLO_AGENT_GRACE`): the agent keeps running them, and the new connection
+    /// re-attaches to each by its id. Zero: they fail at once.
+    pub grace: Duration,
 }
 
 impl Default for HubOptions {
@@ -36,6 +42,7 @@ impl Default for HubOptions {
             heartbeat_allowance: DEFAULT_HEARTBEAT_ALLOWANCE,
             hello_timeout: Duration::from_secs(10),
             daemon_version: env!("CARGO_PKG_VERSION").to_owned(),
+            grace: Duration::from_secs(90),
         }
     }
 }
@@ -98,11 +105,27 @@ pub struct Hub {
     pub(super) tokens: RunnerTokenStore,
     pub(super) options: HubOptions,
     agents: Mutex<HashMap<HostName, Registered>>,
+    /// Connections that dropped with requests in flight, waiting out the grace.
+    detached: Mutex<HashMap<HostName, Detached>>,
     decommissioned: Mutex<HashSet<HostName>>,
     next_generation: AtomicU64,
     events: broadcast::Sender<HubEvent>,
     /// Bumped on every new connection, for callers waiting for one.
     connected: watch::Sender<u64>,
+    /// Bumped whenever a connection leaves the register.
+    deregistered: watch::Sender<u64>,
+}
+
+/// A connection whose socket dropped with requests in flight: its channels, for the next
+/// socket of the same host to carry on.
+#[derive(Debug)]
+pub(super) struct Detached {
+    pub(super) connection: Arc<AgentConnection>,
+    /// The messages for the agent not yet written (the writer gave it back).
+    pub(super) outgoing: mpsc::Receiver<ToAgent>,
+    /// Where the agent's replies go.
+    pub(super) to_daemon: mpsc::Sender<ToDaemon>,
+    generation: u64,
 }
 
 /// One host's connection in the register.
@@ -157,10 +180,12 @@ impl Hub {
             tokens,
             options,
             agents: Mutex::new(HashMap::new()),
+            detached: Mutex::new(HashMap::new()),
             decommissioned: Mutex::new(HashSet::new()),
             next_generation: AtomicU64::new(1),
             events: broadcast::channel(1024).0,
             connected: watch::Sender::new(0),
+            deregistered: watch::Sender::new(0),
         })
     }
 
@@ -277,8 +302,58 @@ impl Hub {
         if agents.get(&registration.host).is_some_and(|r| r.generation == registration.generation) {
             agents.remove(&registration.host);
             drop(agents);
+            self.deregistered.send_modify(|n| *n += 1);
             let _ = self.events.send(HubEvent::Disconnected { host: registration.host, reason });
         }
+    }
+
+    /// Keeps the connection of `registration` for [`HubOptions::grace`], for the host's next
+    /// socket to [`adopt`](Self::adopt); past the grace it is dropped, which fails its
+    /// requests as unreachable.
+    pub(super) fn detach(
+        self: &Arc<Self>,
+        registration: &Registration,
+        connection: Arc<AgentConnection>,
+        outgoing: mpsc::Receiver<ToAgent>,
+        to_daemon: mpsc::Sender<ToDaemon>,
+    ) {
+        let host = registration.host.clone();
+        let generation = registration.generation;
+        tracing::info!(host = %host, requests = connection.in_flight().len(), grace = ?self.options.grace,
+            "the agent's connection dropped; its requests wait for it to come back");
+        let old = self
+            .detached
+            .lock()
+            .unwrap()
+            .insert(host.clone(), Detached { connection, outgoing, to_daemon, generation });
+        drop(old);
+        let hub = Arc::clone(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(hub.options.grace).await;
+            let mut detached = hub.detached.lock().unwrap();
+            if detached.get(&host).is_some_and(|d| d.generation == generation) {
+                tracing::warn!(host = %host, "the agent did not come back within the grace; its requests fail");
+                detached.remove(&host);
+            }
+        });
+    }
+
+    /// For a new socket of `host`: closes an older connection still registered (it may not
+    /// have noticed its peer is gone) and waits briefly for it to leave, then takes the
+    /// connection that dropped with requests in flight, if one waits.
+    pub(super) async fn adopt(&self, host: &HostName) -> Option<Detached> {
+        let mut left = self.deregistered.subscribe();
+        if self.disconnect(host, CloseCode::Replaced) {
+            let wait = async {
+                while self.agents.lock().unwrap().contains_key(host) {
+                    if left.changed().await.is_err() {
+                        return;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(10), wait).await;
+        }
+        self.detached.lock().unwrap().remove(host)
     }
 
     /// Passes on an agent's new fingerprint.

@@ -138,6 +138,21 @@ impl Routes {
         }
     }
 
+    /// The ids of every request in flight (waited for or not), for a
+    /// [`Reattach`](crate::protocol::ToAgent::Reattach) after a reconnect.
+    pub(super) fn in_flight(&self) -> Vec<RequestId> {
+        let table = self.table.lock().unwrap();
+        let mut ids: Vec<RequestId> = table.routes.keys().copied().collect();
+        ids.sort();
+        ids
+    }
+
+    /// Ends the request `id` without a last reply (its caller sees its replies end): the
+    /// agent no longer knows it. `false` when it was not in flight.
+    pub(super) fn end(&self, id: RequestId) -> bool {
+        self.table.lock().unwrap().routes.remove(&id).is_some()
+    }
+
     /// Counts and logs a frame that breaks the protocol.
     pub(super) fn violation(&self, message: &ToDaemon) {
         self.violations.send_modify(|n| *n += 1);

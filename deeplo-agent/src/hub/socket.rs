@@ -54,6 +54,16 @@ impl End {
     fn gone(log: impl Into<String>) -> Self {
         Self { code: None, reason: String::new(), log: log.into() }
     }
+
+    /// Whether the same agent may reconnect and carry on: the network or the agent's
+    /// silence ended it, or a newer connection of the same server took over; not a refusal
+    /// or a breach of the protocol.
+    fn may_come_back(&self) -> bool {
+        match self.code {
+            None => true,
+            Some(code) => [CloseCode::HeartbeatMissed, CloseCode::Replaced].iter().any(|c| c.as_u16() == code),
+        }
+    }
 }
 
 /// Serves one upgraded socket to its end.
@@ -127,14 +137,25 @@ async fn run(
         connected_at: now,
         last_seen: now,
     }));
-    let (to_agent, outgoing) = mpsc::channel(QUEUE);
-    let (to_daemon, incoming) = mpsc::channel(QUEUE);
-    let connection = Arc::new(AgentConnection::new(host.as_str(), to_agent, incoming));
+    // The same agent coming back within the grace carries on the requests of its last
+    // connection: the same ids, the same callers waiting for their replies.
+    let (connection, outgoing, to_daemon, first) = match hub.adopt(&host).await {
+        Some(detached) => {
+            let ids = detached.connection.in_flight();
+            tracing::info!(host = %host, requests = ids.len(), "the agent is back; re-attaching its requests");
+            (detached.connection, detached.outgoing, detached.to_daemon, Some(ToAgent::Reattach { ids }))
+        }
+        None => {
+            let (to_agent, outgoing) = mpsc::channel(QUEUE);
+            let (to_daemon, incoming) = mpsc::channel(QUEUE);
+            (Arc::new(AgentConnection::new(host.as_str(), to_agent, incoming)), outgoing, to_daemon, None)
+        }
+    };
     let violated = connection.violated();
     tokio::pin!(violated);
     let (kick, mut kicked) = oneshot::channel();
     let (close, closing) = oneshot::channel();
-    let writer = tokio::spawn(write(sink, outgoing, closing));
+    let writer = tokio::spawn(write(sink, outgoing, closing, first));
     let registration = hub.register(Arc::clone(&connection), Arc::clone(&live), kick);
     tracing::info!(host = %host, agent = %agent_version, protocol, "agent connected");
 
@@ -158,6 +179,11 @@ async fn run(
                     match message {
                         ToDaemon::Heartbeat => {}
                         ToDaemon::Hello(_) => break End::code(CloseCode::ProtocolViolation, "a second hello"),
+                        ToDaemon::Reattached { id, running } => {
+                            if !running && connection.end_request(id) {
+                                tracing::warn!(host = %host, id = id.0, "the agent no longer runs a request; it fails as lost");
+                            }
+                        }
                         ToDaemon::FingerprintUpdate(fingerprint) => {
                             live.info.lock().unwrap().fingerprint = fingerprint.clone();
                             hub.fingerprint(&host, fingerprint);
@@ -172,25 +198,46 @@ async fn run(
             },
         }
     };
-    // Out of the register first, so that no new transport gets this connection; then its
-    // requests end (Unreachable) and the close frame goes out.
-    hub.deregister(registration, end.log.clone());
-    drop(to_daemon);
-    drop(connection);
-    let _ = close.send(close_message(&end));
-    let mut writer = writer;
-    if tokio::time::timeout(CLOSE_TIMEOUT, &mut writer).await.is_err() {
-        writer.abort();
+    let detach = end.may_come_back() && !hub.options.grace.is_zero() && !connection.in_flight().is_empty();
+    if !detach {
+        // Out of the register first, so that no new transport gets this connection; then
+        // its requests end (Unreachable) and the close frame goes out.
+        hub.deregister(registration, end.log.clone());
+        drop(to_daemon);
+        drop(connection);
+        let _ = close.send(close_message(&end));
+        let mut writer = writer;
+        if tokio::time::timeout(CLOSE_TIMEOUT, &mut writer).await.is_err() {
+            writer.abort();
+        }
+    } else {
+        // The writer hands back what it had not sent, for the next connection to send.
+        let _ = close.send(close_message(&end));
+        let mut writer = writer;
+        match tokio::time::timeout(CLOSE_TIMEOUT, &mut writer).await {
+            Ok(Ok(outgoing)) => hub.detach(&registration, connection, outgoing, to_daemon),
+            _ => writer.abort(),
+        }
+        hub.deregister(registration, end.log.clone());
     }
     tracing::info!(host = %host, code = ?end.code, why = %end.log, "agent disconnected");
 }
 
-/// Sends the connection's frames to the socket, then the close frame.
+/// Sends `first` (a reattach), then the connection's frames to the socket, then the close
+/// frame; returns the channel of frames still to send, for a connection that is detached.
+/// A frame whose write failed is lost with the socket.
 async fn write(
     mut sink: SplitSink<WebSocket, Message>,
     mut outgoing: mpsc::Receiver<ToAgent>,
     mut closing: oneshot::Receiver<Message>,
-) {
+    first: Option<ToAgent>,
+) -> mpsc::Receiver<ToAgent> {
+    if let Some(first) = first
+        && let Ok(bytes) = protocol::encode(&Frame::from(first))
+        && sink.send(Message::Binary(bytes.into())).await.is_err()
+    {
+        return outgoing;
+    }
     loop {
         tokio::select! {
             biased;
@@ -198,7 +245,7 @@ async fn write(
                 if let Ok(close) = close {
                     let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(close)).await;
                 }
-                return;
+                return outgoing;
             }
             message = outgoing.recv() => {
                 let Some(message) = message else {
@@ -206,12 +253,12 @@ async fn write(
                     if let Ok(close) = (&mut closing).await {
                         let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(close)).await;
                     }
-                    return;
+                    return outgoing;
                 };
                 match protocol::encode(&Frame::from(message)) {
                     Ok(bytes) => {
                         if sink.send(Message::Binary(bytes.into())).await.is_err() {
-                            return;
+                            return outgoing;
                         }
                     }
                     // The connection checks every message before it queues it.

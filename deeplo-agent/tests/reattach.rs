@@ -1,0 +1,160 @@
+//! A dropped connection within the grace: the agent (the real client and executor) keeps
+//! running the command, reconnects, and the hub re-attaches to it by its id; past the
+//! grace the command fails as unreachable. The connection is cut by a TCP relay between
+//! the two that the test severs, as a network would.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use deeplo_agent::client::{Client, ClientOptions};
+use deeplo_agent::hub::{Hub, HubOptions, router};
+use deeplo_core::model::HostName;
+use deeplo_core::transport::OutputStream;
+use deeplo_core::{ErrorKind, ExitStatus, FileStore, OutputSink, RemoteCommand, RunnerTokenStore};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// Relays connections to `target`; [`cut`](Self::cut) severs every one made so far.
+struct Relay {
+    port: u16,
+    links: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    _accept: JoinHandle<()>,
+}
+
+impl Relay {
+    async fn start(target: std::net::SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let kept = Arc::clone(&links);
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let link = tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else { return };
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                });
+                kept.lock().unwrap().push(link);
+            }
+        });
+        Self { port, links, _accept: accept }
+    }
+
+    fn cut(&self) {
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+}
+
+#[derive(Default)]
+struct Collect(Mutex<String>);
+
+impl OutputSink for Collect {
+    fn output(&self, _stream: OutputStream, data: &[u8]) {
+        self.0.lock().unwrap().push_str(&String::from_utf8_lossy(data));
+    }
+}
+
+struct Bed {
+    hub: Arc<Hub>,
+    relay: Relay,
+    agent: JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+async fn bed(grace: Duration) -> Bed {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FileStore::open(&dir.path().join("store"), jiff::Timestamp::now()).unwrap());
+    let tokens = RunnerTokenStore::new(store);
+    let token = tokens.issue(&HostName::new("h1").unwrap(), jiff::Timestamp::now()).await.unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, token.secret().expose()).unwrap();
+    let options = HubOptions { heartbeat_interval_secs: 1, heartbeat_allowance: 3, grace, ..HubOptions::default() };
+    let hub = Hub::new(tokens, options);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = listener.local_addr().unwrap();
+    tokio::spawn(axum::serve(listener, router(Arc::clone(&hub))).into_future());
+    let relay = Relay::start(target).await;
+    let config = ClientOptions::new(format!("ws://127.0.0.1:{}", relay.port), &token_file).build().unwrap();
+    let agent = tokio::spawn(async move {
+        let _ = Client::new(config).run(std::future::pending()).await;
+    });
+    let bed = Bed { hub, relay, agent, _dir: dir };
+    bed.connected().await;
+    bed
+}
+
+impl Bed {
+    async fn connected(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.hub.connection(&HostName::new("h1").unwrap()).is_none() {
+            assert!(Instant::now() < deadline, "the agent did not connect");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Bed {
+    fn drop(&mut self) {
+        self.agent.abort();
+    }
+}
+
+/// A command that says `start`, waits for the file `go` (so that the test decides when it
+/// ends), then says `end` and exits 7.
+fn waiting_command(dir: &std::path::Path) -> RemoteCommand {
+    let go = dir.join("go");
+    RemoteCommand::new("sh")
+        .arg("-c")
+        .arg(format!("echo start; while [ ! -e {} ]; do sleep 0.05; done; echo end; exit 7", go.display()))
+}
+
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_survives_a_dropped_connection_within_the_grace() {
+    let bed = bed(Duration::from_secs(60)).await;
+    let host = HostName::new("h1").unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let transport = bed.hub.transport(&host, Duration::from_secs(5)).await.unwrap();
+    let sink = Arc::new(Collect::default());
+    let command = waiting_command(work.path());
+    let seen = Arc::clone(&sink);
+    let running = tokio::spawn(async move { transport.run(&command, seen.as_ref()).await });
+    until("the command starts", || sink.0.lock().unwrap().contains("start")).await;
+
+    let before = bed.hub.agent(&host).unwrap().connected_at;
+    bed.relay.cut();
+    until("the agent is back on a new connection", || {
+        bed.hub.agent(&host).is_some_and(|agent| agent.connected_at != before)
+    })
+    .await;
+    std::fs::write(work.path().join("go"), "").unwrap();
+    let output = running.await.unwrap().expect("the command carried on");
+    assert_eq!(output.status, ExitStatus::Code(7));
+    assert_eq!(sink.0.lock().unwrap().as_str(), "start\nend\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_grace_the_command_fails_as_unreachable() {
+    let bed = bed(Duration::from_millis(300)).await;
+    let host = HostName::new("h1").unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let transport = bed.hub.transport(&host, Duration::from_secs(5)).await.unwrap();
+    let sink = Arc::new(Collect::default());
+    let command = waiting_command(work.path());
+    let seen = Arc::clone(&sink);
+    let running = tokio::spawn(async move { transport.run(&command, seen.as_ref()).await });
+    until("the command starts", || sink.0.lock().unwrap().contains("start")).await;
+    // The agent cannot come back: its task is gone with the relay's links.
+    bed.agent.abort();
+    bed.relay.cut();
+    let err = running.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unreachable, "{err}");
+}
