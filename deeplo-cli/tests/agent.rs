@@ -39,6 +39,12 @@ impl Agent {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// SIGKILL: no close frame, nothing cleaned up.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Its exit status once it has exited on its own within `timeout`.
     fn exited_within(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let mut status = None;
@@ -99,7 +105,7 @@ fn an_agent_over_wss_deploys_and_a_revoked_one_is_let_go() {
     });
     assert!(!agent.log().contains(token.trim()), "the agent logged its token");
 
-    let out = d.cli(&["deploy", &s.project]);
+    let out = d.cli(&["deploy", "--wait", &s.project]);
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{said}\ndaemon:\n{}\nagent:\n{}", d.log(), agent.log());
     wait_for(LONG, || s.fetch_site().as_deref() == Some("version 1\n"))
@@ -111,4 +117,69 @@ fn an_agent_over_wss_deploys_and_a_revoked_one_is_let_go() {
     assert_eq!(status.code(), Some(3), "{}", agent.log());
     assert!(agent.log().contains("revoked"), "{}", agent.log());
     assert!(!d.log().contains(token.trim()), "the daemon logged the token");
+}
+
+/// Starts the daemon over plain HTTP (ws:// to loopback) with a short grace, issues the
+/// token of `h1`, and starts its agent; returns the daemon, the agent and its arguments.
+fn daemon_and_agent(s: &Scenario, yaml: &str, grace: &str) -> (DaemonProcess, Agent, Vec<String>) {
+    let env = [("DEEPLO_AGENT_GRACE", grace), ("DEEPLO_AGENT_HEARTBEAT_INTERVAL", "1s")];
+    let d = DaemonProcess::start(BIN.as_ref(), s, yaml, &env).unwrap();
+    let token = ok(&d.cli(&["servers", "token", "h1"]));
+    let token_file = s.tmp.path().join("h1.token");
+    std::fs::write(&token_file, token.trim()).unwrap();
+    let args: Vec<String> = ["--url", &d.base_url().replace("http://", "ws://"), "--token-file"]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .chain([token_file.display().to_string()])
+        .collect();
+    let agent = start_agent(s, "agent-1", &args);
+    (d, agent, args)
+}
+
+fn start_agent(s: &Scenario, name: &str, args: &[String]) -> Agent {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let agent = Agent::start(s.tmp.path(), name, &args);
+    wait_for(LONG, || agent.log().contains("connected to the daemon"))
+        .unwrap_or_else(|_| panic!("the agent did not connect:\n{}", agent.log()));
+    agent
+}
+
+#[test]
+fn an_agent_killed_mid_deploy_fails_it_past_the_grace_and_the_next_deploy_succeeds() {
+    let s = Scenario::new("agt-kill").unwrap();
+    // A second service that becomes healthy only after 6 s: the deploy waits in `up`.
+    let slow = "  slow:\n    image: deeplo-testbed-busybox\n    init: true\n    command: [\"sh\", \"-c\", \"sleep 6; touch /ok; exec sleep 600\"]\n    healthcheck:\n      test: [\"CMD\", \"sh\", \"-c\", \"[ -e /ok ]\"]\n      interval: 1s\n      retries: 30\n";
+    s.repo.write("deploy/compose.yml", deeplo_testbed::scenario::compose_file(s.web_port, slow)).unwrap();
+    s.repo.commit("a slow service").unwrap();
+    let (d, mut agent, args) = daemon_and_agent(&s, &s.config_yaml_via(Via::Agent, ""), "2s");
+
+    let project = s.project.clone();
+    let cli = std::thread::scope(|scope| {
+        let deploy = scope.spawn(|| d.cli(&["deploy", "--wait", &project]));
+        // Once the slow container exists the deploy is in `up`, waiting for it.
+        wait_for(LONG, || {
+            let ps = Command::new("docker")
+                .args(["ps", "-q", "--filter", &format!("label=com.docker.compose.project={project}")])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&ps.stdout).lines().count() >= 2
+        })
+        .unwrap_or_else(|_| panic!("the deploy never started its containers:\n{}", d.log()));
+        agent.kill();
+        deploy.join().unwrap()
+    });
+    let said = format!("{}{}", String::from_utf8_lossy(&cli.stdout), String::from_utf8_lossy(&cli.stderr));
+    assert!(!cli.status.success(), "the deploy outlived its agent: {said}");
+    let history = ok(&d.cli(&["deploys", "history", "-o", "json"]));
+    let runs: serde_json::Value = serde_json::from_str(&history).unwrap();
+    let error = runs[0]["error"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(runs[0]["status"], "failed", "{runs:#}");
+    assert!(error.contains("agent"), "the record does not say the agent was lost: {error}\n{said}");
+
+    // The agent comes back; the next deploy repairs the host.
+    let _agent = start_agent(&s, "agent-2", &args);
+    let again = d.cli(&["deploy", "--wait", &s.project]);
+    let said = format!("{}{}", String::from_utf8_lossy(&again.stdout), String::from_utf8_lossy(&again.stderr));
+    assert!(again.status.success(), "{said}\n{}", d.log());
+    assert_eq!(s.fetch_site().as_deref(), Some("version 1\n"));
 }
