@@ -2,6 +2,8 @@
 //! labels, the versions compared with what the `docker` CLI says, and the same facts asked
 //! for through an [`Executor`].
 
+mod common;
+
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -148,4 +150,14 @@ async fn the_executor_answers_docker_facts() {
 
     drop(to_agent);
     agent.await.unwrap();
+}
+
+#[tokio::test]
+async fn the_daemon_asks_through_the_agent_transport() {
+    let project = Project::start();
+    let wire = common::connect("facts-host");
+    let transport = wire.connection.transport();
+    let facts = transport.docker_facts(Some(&project.name)).await.unwrap();
+    assert_project_containers(&project, &facts.containers);
+    assert!(!facts.engine_version.is_empty());
 }

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use super::connection::{LOST, Link, check};
 use super::routes::{Abandoned, Owner, Refused};
 use super::status;
-use crate::protocol::{MAX_CHUNK_BYTES, RequestId, Stream, ToAgent, ToDaemon};
+use crate::protocol::{DockerFacts, MAX_CHUNK_BYTES, RequestId, Stream, ToAgent, ToDaemon};
 
 /// Runs commands and writes bundles on a server through its agent: one of the transports
 /// an [`AgentConnection`](super::AgentConnection) hands out.
@@ -69,6 +69,26 @@ impl AgentTransport {
         self.link.routes.violations()
     }
 
+    /// The server's Docker engine as its agent reads it: engine, API and Compose versions,
+    /// and the containers of the Compose project `project` (every container when `None`).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Unreachable`] when the connection is lost; [`ErrorKind::Io`] when the
+    /// agent cannot reach Docker (its message says which socket it tried).
+    pub async fn docker_facts(&self, project: Option<&str>) -> Result<DockerFacts> {
+        const OP: &str = "docker facts";
+        let project = project.map(str::to_owned);
+        let mut request = self.start(OP, |id| ToAgent::DockerFacts { id, project }).await?;
+        loop {
+            match request.reply(OP).await? {
+                ToDaemon::Facts { facts, .. } => return Ok(facts),
+                ToDaemon::Failed { message, .. } => return Err(self.link.error(ErrorKind::Io, OP, message)),
+                other => self.link.routes.violation(&other),
+            }
+        }
+    }
+
     /// Registers a request and sends its first message.
     async fn start(&self, operation: &'static str, first: impl FnOnce(RequestId) -> ToAgent) -> Result<Request<'_>> {
         let first = first(RequestId(0));
@@ -100,6 +120,7 @@ fn with_id(message: ToAgent, new: RequestId) -> ToAgent {
             ToAgent::Exec { id: new, program, args, env, cwd, stdin }
         }
         ToAgent::WriteBundle { dir, .. } => ToAgent::WriteBundle { id: new, dir },
+        ToAgent::DockerFacts { project, .. } => ToAgent::DockerFacts { id: new, project },
         other => other,
     }
 }

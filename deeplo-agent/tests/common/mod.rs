@@ -18,6 +18,7 @@ pub struct Wire {
     #[allow(dead_code, reason = "not every test binary reads it")]
     pub started: Arc<Mutex<Vec<RequestId>>>,
     /// Aborting it drops the agent-to-daemon direction, as a lost connection would.
+    #[allow(dead_code, reason = "not every test binary reads it")]
     pub to_daemon: JoinHandle<()>,
 }
 
