@@ -12,6 +12,7 @@ mod logging;
 mod metrics;
 mod reload;
 mod retention;
+pub mod servers;
 
 pub use admin::{DeployBody, IssuedToken, QueuedRun, RevokedToken, RollbackBody};
 
@@ -22,10 +23,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use deeplo_agent::hub::{Hub, HubConnector};
 use deeplo_core::config::EnvMap;
 use deeplo_core::plan::Job;
 use deeplo_core::trigger::Poller;
-use deeplo_agent::hub::{Hub, HubConnector};
 use deeplo_core::{Engine, RunnerTokenStore};
 use jiff::Timestamp;
 use tokio::signal::unix::{SignalKind, signal};
@@ -93,6 +94,7 @@ pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
         reload_lock: tokio::sync::Mutex::new(()),
     });
     daemon.metrics.spawn_listener(&engine);
+    servers::start(&engine, &hub).await?;
     let cancel = CancellationToken::new();
 
     // Listeners first, so that a port or socket problem stops the start before any deploy.
