@@ -232,6 +232,18 @@ impl ServerRegistry {
         }
     }
 
+    /// Writes the [`DOCUMENT`] from memory: what [`sync`](Self::sync) added is saved too
+    /// (a new host's `since`, a changed transport), which transitions do anyway.
+    ///
+    /// # Errors
+    ///
+    /// The store's errors.
+    pub async fn save(&self) -> Result<()> {
+        let _guard = self.save_lock.lock().await;
+        let doc = encode(&self.lock().hosts)?;
+        self.store.save_document(DOCUMENT, &doc).await
+    }
+
     /// A connect to `host` succeeded (a deploy's or a probe's): active.
     ///
     /// # Errors

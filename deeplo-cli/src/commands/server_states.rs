@@ -106,7 +106,7 @@ fn table(records: &[ServerRecord], now: Timestamp) -> String {
 
 fn describe(detail: &ServerDetail, now: Timestamp) -> String {
     let r = &detail.record;
-    let when = |t: Timestamp| format!("{t} ({})", output::relative_time(t, now));
+    let when = |t: Timestamp| format!("{} ({})", seconds(t), output::relative_time(t, now));
     let mut lines = vec![
         ("Server", r.host.to_string()),
         ("Transport", r.transport.to_string()),
@@ -122,7 +122,7 @@ fn describe(detail: &ServerDetail, now: Timestamp) -> String {
     if let Some(facts) = &r.facts {
         lines.extend(fact_lines(facts));
     }
-    let mut out: String = lines.iter().map(|(k, v)| format!("{:<11}{v}\n", format!("{k}:"))).collect();
+    let mut out: String = lines.iter().map(|(k, v)| format!("{:<12}{v}\n", format!("{k}:"))).collect();
     out.push_str("\nHistory:\n");
     if detail.history.is_empty() {
         out.push_str("  no transition yet\n");
@@ -134,7 +134,7 @@ fn describe(detail: &ServerDetail, now: Timestamp) -> String {
         .rev()
         .map(|t| {
             vec![
-                t.at.to_string(),
+                seconds(t.at).to_string(),
                 t.from.as_str().to_uppercase(),
                 t.to.as_str().to_uppercase(),
                 t.reason.clone().unwrap_or_default(),
@@ -157,6 +157,11 @@ fn fact_lines(f: &ServerFacts) -> Vec<(&'static str, String)> {
         ("Disk free", f.disk_free_bytes.map_or_else(unknown, bytes)),
         ("Memory", f.memory_bytes.map_or_else(unknown, bytes)),
     ]
+}
+
+/// `t` to the second: sub-second digits only make the lines longer.
+fn seconds(t: Timestamp) -> Timestamp {
+    Timestamp::from_second(t.as_second()).unwrap_or(t)
 }
 
 /// Bytes in GiB (or MiB below one GiB), one decimal.

@@ -282,9 +282,10 @@ impl Engine {
         &self.inner.servers
     }
 
-    /// Reads the stored server records (see [`ServerRegistry::load`]) and gives every host
-    /// of the config in force one. Call it once, before the first deploy or probe: a
-    /// transition saved before it would overwrite what the store held.
+    /// Reads the stored server records (see [`ServerRegistry::load`]), gives every host of
+    /// the config in force one and saves them, so that a new host's `since` survives a
+    /// restart. Call it once, before the first deploy or probe: a transition saved before it
+    /// would overwrite what the store held.
     ///
     /// # Errors
     ///
@@ -292,7 +293,7 @@ impl Engine {
     pub async fn load_servers(&self) -> Result<()> {
         self.inner.servers.load().await?;
         self.inner.servers.sync(&self.config(), Timestamp::now());
-        Ok(())
+        self.inner.servers.save().await
     }
 
     /// Stops intake, drops queued runs, waits up to `grace` for running deploys, then

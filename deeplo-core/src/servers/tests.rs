@@ -142,9 +142,16 @@ async fn records_and_history_survive_a_reload() {
     assert_eq!(record.reason.as_deref(), Some("no route to host"));
     assert_eq!(reg.history(&web).len(), 2);
 
-    // The transport follows the config in force.
-    reg.sync(&config(&[("web-1", "agent")]), at(30));
+    // The transport follows the config in force, and is stored by a save.
+    reg.sync(&config(&[("web-1", "agent"), ("web-2", "ssh")]), at(30));
     assert_eq!(reg.get(&web).unwrap().transport, HostTransport::Agent);
+    reg.save().await.unwrap();
+    drop(reg);
+    let reg = open(dir.path(), &cfg).await;
+    assert_eq!(reg.get(&web).unwrap().transport, HostTransport::Ssh, "sync follows the config given");
+    drop(reg);
+    let reg = open(dir.path(), &config(&[("web-2", "ssh")])).await;
+    assert_eq!(reg.get(&host("web-2")).unwrap().since, at(30), "a saved new host keeps its since");
 }
 
 #[tokio::test]
