@@ -205,6 +205,18 @@ projects: [{{name: site, repo: app, repo_subdir: deploy, targets: [web-1]}}]
     let stored = engine.store().get(&record.id).await.unwrap().unwrap();
     assert_eq!(stored.status, DeployStatus::Failed);
     assert_eq!(engine.host_states().get(&web), Some(&HostState::Decommissioned));
+
+    // An engine that never loaded the states (an offline `deeplo deploy`) reads them first.
+    drop(engine);
+    let engine =
+        deeplo_testbed::scenario::engine_builder(&yaml, &tmp.path().join("data"), &key, HostKeyPolicy::AcceptNew)
+            .unwrap()
+            .build()
+            .unwrap();
+    let mut request = DeployRequest::new("site");
+    request.host = Some("web-1".into());
+    let err = engine.deploy(request).await.unwrap_err();
+    assert!(err.to_string().contains("host web-1 is decommissioned"), "{err}");
 }
 
 /// Server states through the daemon: a host is provisioning until a deploy reaches it, then

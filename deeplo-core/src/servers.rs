@@ -152,6 +152,8 @@ struct State {
     hosts: BTreeMap<HostName, Entry>,
     /// The hosts of the config last given to [`ServerRegistry::sync`].
     configured: BTreeSet<HostName>,
+    /// Whether the stored document was read: no save may happen before.
+    loaded: bool,
 }
 
 impl State {
@@ -165,9 +167,8 @@ impl State {
 /// Every server's record and history, in memory, saved to a [`Store`] on each transition.
 ///
 /// Its saves are serialized by a lock it holds, and each writes the whole [`DOCUMENT`] from
-/// memory: keep one per store in a process (the engine holds one, see
-/// [`Engine::servers`](crate::Engine::servers)), and [`load`](Self::load) the document
-/// before the first event, or the first save drops what was stored.
+/// memory, read from the store before the first save: keep one per store in a process (the
+/// engine holds one, see [`Engine::servers`](crate::Engine::servers)).
 pub struct ServerRegistry {
     store: Arc<dyn Store>,
     state: Mutex<State>,
@@ -192,19 +193,46 @@ impl ServerRegistry {
 
     /// Reads the [`DOCUMENT`] into memory: a stored record replaces the one in memory (the
     /// store knows more than a process that has just started); hosts only in memory stay.
+    /// A transition or [`save`](Self::save) before it reads the document first, so that
+    /// nothing stored is lost; calling it early only makes the stored states known sooner.
     ///
     /// # Errors
     ///
     /// The store's errors; [`ErrorKind::Store`] when the document cannot be read.
     pub async fn load(&self) -> Result<()> {
         let _guard = self.save_lock.lock().await;
-        let Some(value) = self.store.load_document(DOCUMENT).await? else {
+        self.load_locked().await
+    }
+
+    /// [`load`](Self::load) unless done already.
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Self::load).
+    pub async fn ensure_loaded(&self) -> Result<()> {
+        let _guard = self.save_lock.lock().await;
+        self.ensure_loaded_locked().await
+    }
+
+    async fn ensure_loaded_locked(&self) -> Result<()> {
+        if self.lock().loaded {
             return Ok(());
+        }
+        self.load_locked().await
+    }
+
+    /// Reads the document; the caller holds `save_lock`.
+    async fn load_locked(&self) -> Result<()> {
+        let stored = self.store.load_document(DOCUMENT).await?;
+        let doc: Document = match stored {
+            None => Document::default(),
+            Some(value) => serde_json::from_value(value).map_err(|e| {
+                Error::new(ErrorKind::Store, "load servers", format!("the {DOCUMENT} document is unreadable: {e}"))
+            })?,
         };
-        let doc: Document = serde_json::from_value(value).map_err(|e| {
-            Error::new(ErrorKind::Store, "load servers", format!("the {DOCUMENT} document is unreadable: {e}"))
-        })?;
-        self.lock().hosts.extend(doc.hosts);
+        let mut state = self.lock();
+        state.hosts.extend(doc.hosts);
+        state.loaded = true;
         Ok(())
     }
 
@@ -240,6 +268,7 @@ impl ServerRegistry {
     /// The store's errors.
     pub async fn save(&self) -> Result<()> {
         let _guard = self.save_lock.lock().await;
+        self.ensure_loaded_locked().await?;
         let doc = encode(&self.lock().hosts)?;
         self.store.save_document(DOCUMENT, &doc).await
     }
@@ -391,6 +420,7 @@ impl ServerRegistry {
     ) -> Result<Option<Transition>> {
         // Held across the save, so that saves land in the order their snapshots were taken.
         let _guard = self.save_lock.lock().await;
+        self.ensure_loaded_locked().await?;
         let (transition, doc) = {
             let mut state = self.lock();
             let Some(entry) = state.hosts.get_mut(host) else {

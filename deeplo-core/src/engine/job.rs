@@ -22,7 +22,7 @@ pub(crate) async fn run(inner: Arc<Inner>, mut record: Deployment, ctx: JobConte
     let now = Timestamp::now();
     // Checked here rather than only at submit, so that a host decommissioned while its run
     // was queued is not touched either.
-    if let Err(refused) = inner.accepts_deploys(&record.host) {
+    if let Err(refused) = inner.accepts_deploys(&record.host).await {
         let _ = record.fail(now, refused.message());
         finish(&inner, &record, &log, None).await;
         return record;

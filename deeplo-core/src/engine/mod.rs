@@ -284,8 +284,9 @@ impl Engine {
 
     /// Reads the stored server records (see [`ServerRegistry::load`]), gives every host of
     /// the config in force one and saves them, so that a new host's `since` survives a
-    /// restart. Call it once, before the first deploy or probe: a transition saved before it
-    /// would overwrite what the store held.
+    /// restart. The daemon calls it at start, before serving; without it the records are
+    /// read at the first deploy or state change, and listings show only the config's hosts,
+    /// provisioning, until then.
     ///
     /// # Errors
     ///
@@ -330,8 +331,12 @@ impl Inner {
         }
     }
 
-    /// `Err` when `host` takes no deploys because it was decommissioned.
-    fn accepts_deploys(&self, host: &HostName) -> Result<()> {
+    /// `Err` when `host` takes no deploys because it was decommissioned (as stored: the
+    /// document is read first when it was not yet).
+    async fn accepts_deploys(&self, host: &HostName) -> Result<()> {
+        if let Err(err) = self.servers.ensure_loaded().await {
+            tracing::error!(error = %err, "cannot read the stored server states");
+        }
         if !self.servers.is_decommissioned(host) {
             return Ok(());
         }

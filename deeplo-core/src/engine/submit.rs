@@ -108,7 +108,9 @@ impl Engine {
         let project = find_project(&config, &request.project)?;
         let hosts = targets(project, request.host.as_deref())?;
         if request.host.is_some() {
-            hosts.iter().try_for_each(|h| self.inner.accepts_deploys(h))?;
+            for host in &hosts {
+                self.inner.accepts_deploys(host).await?;
+            }
         }
         let repo = config.repo(project.repo.as_str()).ok_or_else(|| {
             Error::new(
@@ -146,7 +148,9 @@ impl Engine {
         let project = find_project(&config, project)?;
         let hosts = targets(project, host)?;
         if host.is_some() {
-            hosts.iter().try_for_each(|h| self.inner.accepts_deploys(h))?;
+            for target in &hosts {
+                self.inner.accepts_deploys(target).await?;
+            }
         }
         let mut jobs = Vec::new();
         for host in hosts {

@@ -234,3 +234,24 @@ async fn an_unreadable_document_is_a_store_error() {
     assert_eq!(err.kind(), ErrorKind::Store);
     assert!(err.to_string().contains("the servers document is unreadable"), "{err}");
 }
+
+#[tokio::test]
+async fn a_registry_never_loaded_reads_the_document_before_saving() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&[("web-1", "ssh"), ("web-2", "ssh")]);
+    let (web1, web2) = (host("web-1"), host("web-2"));
+    {
+        let reg = open(dir.path(), &cfg).await;
+        reg.decommission(&web1, at(10)).await.unwrap();
+    }
+    let store = FileStore::open(dir.path(), at(0)).unwrap();
+    let reg = ServerRegistry::new(Arc::new(store));
+    reg.sync(&cfg, at(20));
+    assert!(!reg.is_decommissioned(&web1), "not read yet");
+    reg.reached(&web2, at(30)).await.unwrap().unwrap();
+    assert!(reg.is_decommissioned(&web1), "read before the save");
+    assert_eq!(stored_history(&reg, "web-1").await, 1, "the stored transition is kept");
+    let fresh = ServerRegistry::new(reg.store.clone());
+    fresh.ensure_loaded().await.unwrap();
+    assert!(fresh.is_decommissioned(&web1));
+}
