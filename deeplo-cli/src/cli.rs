@@ -66,7 +66,7 @@ pub enum Command {
         #[arg(value_name = "HOST")]
         hosts: Vec<String>,
     },
-    /// Runner tokens for the agents on servers: issue one (shown once), revoke one
+    /// Servers: their states (list, show, decommission) and the runner tokens of their agents
     #[command(subcommand)]
     Servers(ServersCommand),
     /// Run unattended: poll, take GitHub webhooks, serve the admin API, reload on change
@@ -169,6 +169,19 @@ pub enum DeploysCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ServersCommand {
+    /// Every server: transport, state, since when, last seen, agent and Docker versions
+    List,
+    /// One server: its record, its agent's facts and its state's history
+    Show {
+        /// The host (`hosts[].name`)
+        host: String,
+    },
+    /// Retire a server for good: it takes no more deploys and its agent is refused
+    #[command(long_about = DECOMMISSION_ABOUT)]
+    Decommission {
+        /// The host (`hosts[].name`)
+        host: String,
+    },
     /// Issue a new runner token for a host (revoking its old one) and print it once
     Token {
         /// The host (`hosts[].name`)
@@ -180,6 +193,12 @@ pub enum ServersCommand {
         host: String,
     },
 }
+
+const DECOMMISSION_ABOUT: &str = "Retire a server for good: it takes no more deploys (each one is refused \
+before any step runs) and its agent is refused and disconnected. Final: a decommissioned server never becomes \
+active again; to bring the machine back, give it a new name in hosts. Nothing on the server is stopped or removed. \
+Goes through the daemon when it runs; without one it is saved in the data directory, and the daemon refuses \
+the server's agent from its next start.";
 
 const ENV_ABOUT: &str = "The daemon's env file: /etc/deeplo/deeplo.env, or the file DEEPLO_ENV_FILE names. \
 It holds the daemon's own DEEPLO_* settings (data dir, SSH key, ports, GitHub secrets), one KEY=VALUE a line, \

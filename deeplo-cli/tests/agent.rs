@@ -63,6 +63,28 @@ impl Drop for Agent {
     }
 }
 
+/// `deeplo servers show h1 -o json`.
+fn server(d: &DaemonProcess) -> serde_json::Value {
+    serde_json::from_str(&ok(&d.cli(&["servers", "show", "h1", "-o", "json"]))).unwrap()
+}
+
+/// Waits until h1's state is `state`, and returns its record.
+fn server_becomes(d: &DaemonProcess, state: &str) -> serde_json::Value {
+    let mut last = serde_json::Value::Null;
+    wait_for(LONG, || {
+        last = server(d);
+        last["state"] == state
+    })
+    .unwrap_or_else(|_| {
+        panic!(
+            "h1 never became {state}: {last:#}
+{}",
+            d.log()
+        )
+    });
+    last
+}
+
 fn ok(out: &std::process::Output) -> String {
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -117,6 +139,18 @@ fn an_agent_over_wss_deploys_and_a_revoked_one_is_let_go() {
     assert_eq!(status.code(), Some(3), "{}", agent.log());
     assert!(agent.log().contains("revoked"), "{}", agent.log());
     assert!(!d.log().contains(token.trim()), "the daemon logged the token");
+
+    // A decommissioned server's agent is let go too, and refused when it comes back.
+    let token = ok(&d.cli(&["servers", "token", "h1"]));
+    std::fs::write(&token_file, token.trim()).unwrap();
+    let mut agent = Agent::start(dir, "agent-2", &["--url", &url, "--ca-file", ca, "--token-file", tf]);
+    wait_for(LONG, || agent.log().contains("connected to the daemon")).unwrap_or_else(|_| panic!("{}", agent.log()));
+    ok(&d.cli(&["servers", "decommission", "h1"]));
+    let status = agent.exited_within(LONG).unwrap_or_else(|| panic!("still running:\n{}", agent.log()));
+    assert_eq!(status.code(), Some(3), "{}", agent.log());
+    assert!(agent.log().contains("decommissioned"), "{}", agent.log());
+    let mut again = Agent::start(dir, "agent-3", &["--url", &url, "--ca-file", ca, "--token-file", tf]);
+    assert_eq!(again.exited_within(LONG).and_then(|s| s.code()), Some(3), "{}", again.log());
 }
 
 /// Starts the daemon over plain HTTP (ws:// to loopback) with a short grace, issues the
@@ -152,6 +186,11 @@ fn an_agent_killed_mid_deploy_fails_it_past_the_grace_and_the_next_deploy_succee
     s.repo.write("deploy/compose.yml", deeplo_testbed::scenario::compose_file(s.web_port, slow)).unwrap();
     s.repo.commit("a slow service").unwrap();
     let (d, mut agent, args) = daemon_and_agent(&s, &s.config_yaml_via(Via::Agent, ""), "2s");
+    let active = server_becomes(&d, "active");
+    assert_eq!(active["transport"], "agent");
+    assert_eq!(active["agent_version"], env!("CARGO_PKG_VERSION"));
+    assert!(active["facts"]["kernel"].as_str().is_some_and(|k| !k.is_empty()), "{active:#}");
+    assert!(active["facts"]["docker_version"].is_string(), "the fingerprint carries Docker's version: {active:#}");
 
     let project = s.project.clone();
     let cli = std::thread::scope(|scope| {
@@ -176,8 +215,23 @@ fn an_agent_killed_mid_deploy_fails_it_past_the_grace_and_the_next_deploy_succee
     assert_eq!(runs[0]["status"], "failed", "{runs:#}");
     assert!(error.contains("agent"), "the record does not say the agent was lost: {error}\n{said}");
 
+    let unreachable = server_becomes(&d, "unreachable");
+    assert!(unreachable["reason"].is_string(), "{unreachable:#}");
+
     // The agent comes back; the next deploy repairs the host.
     let _agent = start_agent(&s, "agent-2", &args);
+    let back = server_becomes(&d, "active");
+    let moves: Vec<(String, String)> = back["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["from"].as_str().unwrap().to_owned(), t["to"].as_str().unwrap().to_owned()))
+        .collect();
+    for (from, to) in [("provisioning", "active"), ("active", "unreachable"), ("unreachable", "active")] {
+        assert!(moves.contains(&(from.to_owned(), to.to_owned())), "{from} -> {to} missing from {moves:?}");
+    }
+    let (_, metrics) = d.http("GET", "/metrics").unwrap();
+    assert!(metrics.contains("deeplo_server_state{host=\"h1\",state=\"active\"} 1"), "{metrics}");
     let again = d.cli(&["deploy", "--wait", &s.project]);
     let said = format!("{}{}", String::from_utf8_lossy(&again.stdout), String::from_utf8_lossy(&again.stderr));
     assert!(again.status.success(), "{said}\n{}", d.log());

@@ -2,7 +2,7 @@
 //!
 //! This crate holds everything that decides: the config ([`config`]), the planner
 //! ([`plan`]), dedup ([`dedup`]), the state machines ([`model`]), the scheduler
-//! ([`schedule`]), and the traits that backends implement ([`Source`], [`Connector`] /
+//! ([`schedule`]), every server's state ([`servers`]), and the traits that backends implement ([`Source`], [`Connector`] /
 //! [`Transport`], [`Store`], [`Notifier`]), with two embedded backends: a file store
 //! ([`FileStore`]) and a git mirror source ([`GitSource`], feature `git`).
 //!
@@ -47,6 +47,7 @@ pub mod progress;
 pub mod runner_token;
 pub mod schedule;
 pub mod secret;
+pub mod servers;
 pub mod source;
 pub mod store;
 pub mod transport;
@@ -59,6 +60,7 @@ pub use git::GitSource;
 pub use notify::{DeployEvent, DeployEventKind, Notifier};
 pub use runner_token::{RunnerToken, RunnerTokenStore, TokenHash, TokenInfo};
 pub use secret::{Redactor, Secret, constant_time_eq};
+pub use servers::{ServerRecord, ServerRegistry};
 pub use source::{Bundle, BundleEntry, BundleRequest, EntryKind, Source};
 pub use store::{FileStore, HistoryQuery, Store};
 pub use transport::{

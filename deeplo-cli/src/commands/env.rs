@@ -19,6 +19,9 @@ use crate::output;
 /// Every variable deeplo reads; anything else starting with `DEEPLO_` is likely a typo.
 pub const VARIABLES: &[&str] = &[
     "DEEPLO_ADMIN_GROUP",
+    "DEEPLO_AGENT_GRACE",
+    "DEEPLO_AGENT_HEARTBEAT_ALLOWANCE",
+    "DEEPLO_AGENT_HEARTBEAT_INTERVAL",
     "DEEPLO_CONFIG_FILE",
     "DEEPLO_DATA_DIR",
     "DEEPLO_DEPLOY_TIMEOUT",
@@ -45,6 +48,8 @@ pub const VARIABLES: &[&str] = &[
     "DEEPLO_SSH_PORT",
     "DEEPLO_SSH_PRIVATE_KEY_FILE",
     "DEEPLO_SSH_USER",
+    "DEEPLO_TLS_CERT_FILE",
+    "DEEPLO_TLS_KEY_FILE",
     "DEEPLO_UNIX_SOCKET",
 ];
 
@@ -57,6 +62,8 @@ const FILE_VARIABLES: &[&str] = &[
     "DEEPLO_GITHUB_WEBHOOK_SECRET_FILE",
     "DEEPLO_GITHUB_TOKEN_FILE",
     "DEEPLO_GITHUB_APP_PRIVATE_KEY_FILE",
+    "DEEPLO_TLS_CERT_FILE",
+    "DEEPLO_TLS_KEY_FILE",
 ];
 
 /// The env file this invocation reads.

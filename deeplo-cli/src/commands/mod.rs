@@ -9,6 +9,7 @@ mod health;
 mod hosts;
 mod plan;
 mod remote;
+mod server_states;
 mod servers;
 mod service;
 mod uninstall;
@@ -61,6 +62,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Refresh => hosts::containers(&Context::new(&cli.global)?, true).await,
         Command::Probe => hosts::probe(&Context::new(&cli.global)?).await,
+        Command::Servers(ServersCommand::List) => server_states::list(&Context::new(&cli.global)?).await,
+        Command::Servers(ServersCommand::Show { host }) => {
+            server_states::show(&Context::new(&cli.global)?, &host).await
+        }
+        Command::Servers(ServersCommand::Decommission { host }) => {
+            server_states::decommission(&Context::new(&cli.global)?, &host).await
+        }
         Command::Servers(ServersCommand::Token { host }) => servers::token(&Context::new(&cli.global)?, &host).await,
         Command::Servers(ServersCommand::Revoke { host }) => servers::revoke(&Context::new(&cli.global)?, &host).await,
         Command::Health => health::run(&Context::new(&cli.global)?).await,

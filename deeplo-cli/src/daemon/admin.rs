@@ -18,6 +18,9 @@
 //! | POST | `/v1/servers/{host}/token` | issues the host's runner token, answered once (revokes the old one and closes the connection made with it) |
 //! | DELETE | `/v1/servers/{host}/token` | revokes the host's runner token and closes its agent's connection |
 //! | GET | `/v1/servers/tokens` | every host's token: prefix and dates, no secret |
+//! | GET | `/v1/servers` | every server's record: state, since, last seen, agent, facts |
+//! | GET | `/v1/servers/{host}` | one server's record and history (404 unless configured or decommissioned) |
+//! | POST | `/v1/servers/{host}/decommission` | decommissions it for good: no more deploys, its agent refused |
 //!
 //! No handler logs a request or answer body: the token answer holds a secret.
 
@@ -51,11 +54,21 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/v1/reload", post(reload))
         .route("/v1/servers/{host}/token", post(issue_token).delete(revoke_token))
         .route("/v1/servers/tokens", get(list_tokens))
+        .route("/v1/servers", get(super::servers::list))
+        .route("/v1/servers/{host}", get(super::servers::show))
+        .route("/v1/servers/{host}/decommission", post(super::servers::decommission))
         .with_state(daemon)
 }
 
 /// An error answer: `{"error": "..."}` with a status that fits the kind.
 pub struct ApiError(StatusCode, String);
+
+impl ApiError {
+    /// An answer with `status` and `message`.
+    pub fn new(status: StatusCode, message: String) -> Self {
+        Self(status, message)
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

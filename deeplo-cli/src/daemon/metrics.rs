@@ -1,6 +1,6 @@
 //! `/metrics` in the Prometheus text format: deploys by outcome, step durations, queue
-//! depth, hosts reachable, webhook deliveries. Counters are fed from the engine's progress
-//! broadcast, so nothing in the deploy path waits on them.
+//! depth, hosts reachable, each server's state, webhook deliveries. Counters are fed from
+//! the engine's progress broadcast, so nothing in the deploy path waits on them.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -87,6 +87,7 @@ impl Metrics {
             "# HELP deeplo_hosts_reachable Hosts not known to be unreachable.\n# TYPE deeplo_hosts_reachable gauge\n",
         );
         let _ = writeln!(out, "deeplo_hosts_reachable {reachable}");
+        render_server_states(&mut out, engine);
         out.push_str("# HELP deeplo_webhooks_accepted_total Push deliveries accepted (202).\n# TYPE deeplo_webhooks_accepted_total counter\n");
         let _ = writeln!(out, "deeplo_webhooks_accepted_total {}", self.webhooks_accepted.load(Ordering::Relaxed));
         out.push_str(
@@ -94,6 +95,20 @@ impl Metrics {
         );
         let _ = writeln!(out, "deeplo_webhook_heads_planned_total {}", self.heads_planned.load(Ordering::Relaxed));
         out
+    }
+}
+
+/// One series per host and state, 1 for the host's state and 0 for the others (the
+/// Prometheus state-set style), so that a query never sees a host vanish between states.
+fn render_server_states(out: &mut String, engine: &Engine) {
+    out.push_str(
+        "# HELP deeplo_server_state Each server's state: 1 for the one it is in.\n# TYPE deeplo_server_state gauge\n",
+    );
+    for record in engine.servers().list() {
+        for state in HostState::ALL {
+            let value = u8::from(record.state == state);
+            let _ = writeln!(out, "deeplo_server_state{{host=\"{}\",state=\"{state}\"}} {value}", record.host);
+        }
     }
 }
 

@@ -12,6 +12,7 @@ mod logging;
 mod metrics;
 mod reload;
 mod retention;
+pub mod servers;
 mod tls;
 
 pub use admin::{DeployBody, IssuedToken, QueuedRun, RevokedToken, RollbackBody};
@@ -94,6 +95,7 @@ pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
         reload_lock: tokio::sync::Mutex::new(()),
     });
     daemon.metrics.spawn_listener(&engine);
+    servers::start(&engine, &hub).await?;
     let cancel = CancellationToken::new();
 
     let tls = match (&settings.tls_cert_file, &settings.tls_key_file) {

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 
 use super::Inner;
 use crate::ErrorKind;
-use crate::model::{Deployment, HostState, Pair, RollbackRecord};
+use crate::model::{Deployment, Pair, RollbackRecord};
 use crate::notify::{DeployEvent, DeployEventKind};
 use crate::pipeline::{RunLog, Session, StepFailure, StepRunner, Target, deploy_commit};
 use crate::progress::{Progress, ProgressEvent};
@@ -20,6 +20,13 @@ pub(crate) async fn run(inner: Arc<Inner>, mut record: Deployment, ctx: JobConte
     let log = RunLog::new(inner.store.clone(), record.id.clone(), inner.redactor.clone());
     let clock = Instant::now();
     let now = Timestamp::now();
+    // Checked here rather than only at submit, so that a host decommissioned while its run
+    // was queued is not touched either.
+    if let Err(refused) = inner.accepts_deploys(&record.host).await {
+        let _ = record.fail(now, refused.message());
+        finish(&inner, &record, &log, None).await;
+        return record;
+    }
     if let Err(err) = record.start(now) {
         tracing::error!(run = %record.id, error = %err, "run cannot start");
         return record;
@@ -64,7 +71,7 @@ pub(crate) async fn run(inner: Arc<Inner>, mut record: Deployment, ctx: JobConte
         };
         deploy_commit(&mut runner, &mut session, target, inner.source.as_ref(), &inner.connector, &commit).await
     };
-    track_host(&inner, &record, &result);
+    track_host(&inner, &record, &result).await;
 
     let kind = match result {
         Ok(()) => {
@@ -167,14 +174,14 @@ async fn finish(inner: &Inner, record: &Deployment, log: &RunLog, notify: Option
 }
 
 /// Reachable once connected; unreachable when the connect step failed for a network reason.
-fn track_host(inner: &Inner, record: &Deployment, result: &Result<(), StepFailure>) {
+async fn track_host(inner: &Inner, record: &Deployment, result: &Result<(), StepFailure>) {
     let connected =
         record.steps.iter().any(|s| s.name == "connect" && s.outcome == crate::model::StepOutcome::Succeeded);
     match result {
         Err(f) if f.error.kind() == ErrorKind::Unreachable && !connected => {
-            inner.set_host_state(&record.host, HostState::Unreachable)
+            inner.track_host(&record.host, Some(f.error.message())).await
         }
-        _ if connected => inner.set_host_state(&record.host, HostState::Active),
+        _ if connected => inner.track_host(&record.host, None).await,
         _ => {}
     }
 }

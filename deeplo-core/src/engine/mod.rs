@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use jiff::Timestamp;
 use tokio::sync::broadcast;
 
 use crate::config::Config;
@@ -26,6 +27,7 @@ use crate::pipeline::ComposeCommand;
 use crate::progress::Progress;
 use crate::schedule::{Limits, Scheduler, ShutdownReport};
 use crate::secret::{Redactor, Secret};
+use crate::servers::ServerRegistry;
 use crate::source::Source;
 use crate::store::Store;
 use crate::transport::Connector;
@@ -141,8 +143,9 @@ impl EngineBuilder {
         self
     }
 
-    /// The engine, with an empty scheduler and no host state yet. Spawns nothing: the
-    /// scheduler starts jobs on the current tokio runtime as they are submitted.
+    /// The engine, with an empty scheduler and every configured host provisioning until
+    /// [`Engine::load_servers`] reads what the store knows. Spawns nothing: the scheduler
+    /// starts jobs on the current tokio runtime as they are submitted.
     ///
     /// # Errors
     ///
@@ -153,18 +156,22 @@ impl EngineBuilder {
             Error::new(ErrorKind::InvalidInput, "build engine", format!("no {what} given to EngineBuilder"))
         };
         let (progress, _) = broadcast::channel(1024);
+        let config = self.config.ok_or_else(|| missing("config"))?;
+        let store = self.store.ok_or_else(|| missing("store"))?;
+        let servers = Arc::new(ServerRegistry::new(store.clone()));
+        servers.sync(&config, Timestamp::now());
         Ok(Engine {
             inner: Arc::new(Inner {
-                config: RwLock::new(Arc::new(self.config.ok_or_else(|| missing("config"))?)),
+                config: RwLock::new(Arc::new(config)),
                 source: self.source.ok_or_else(|| missing("source"))?,
                 connector: self.connector.ok_or_else(|| missing("connector"))?,
-                store: self.store.ok_or_else(|| missing("store"))?,
+                store,
                 notifiers: self.notifiers,
                 scheduler: Scheduler::new(self.limits.unwrap_or_default()),
                 progress,
                 redactor: Redactor::new(self.secrets),
                 notify_timeout: self.notify_timeout.unwrap_or(Duration::from_secs(30)),
-                host_states: Mutex::new(HashMap::new()),
+                servers,
                 compose_commands: Mutex::new(HashMap::new()),
                 submit_lock: tokio::sync::Mutex::new(()),
             }),
@@ -184,7 +191,8 @@ impl EngineBuilder {
 ///   [`rollback`](Self::rollback);
 /// - watch: [`progress`](Self::progress), the [`Store`] for records and logs;
 /// - look at hosts: [`probe`](Self::probe), [`observe`](Self::observe),
-///   [`host_states`](Self::host_states);
+///   [`servers`](Self::servers) (every server's state and history, loaded from the store by
+///   [`load_servers`](Self::load_servers)), [`host_states`](Self::host_states);
 /// - change the config: [`apply_config`](Self::apply_config) at start and on each reload;
 /// - stop: [`shutdown`](Self::shutdown).
 ///
@@ -210,7 +218,7 @@ pub(crate) struct Inner {
     progress: broadcast::Sender<Progress>,
     redactor: Redactor,
     notify_timeout: Duration,
-    host_states: Mutex<HashMap<HostName, HostState>>,
+    servers: Arc<ServerRegistry>,
     /// The compose command found on each host, so that only a host's first deploy (or one
     /// after the command stopped running) looks for it.
     compose_commands: Mutex<HashMap<HostName, ComposeCommand>>,
@@ -235,6 +243,7 @@ impl Engine {
     /// Nothing is torn down or redeployed: [`apply_config`](Self::apply_config) does that,
     /// and keeps the baseline it compares with up to date.
     pub fn set_config(&self, config: Config) {
+        self.inner.servers.sync(&config, Timestamp::now());
         *self.inner.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
     }
 
@@ -261,10 +270,31 @@ impl Engine {
         self.inner.progress.subscribe()
     }
 
-    /// What the engine last saw of each host it tried to reach (by deploys and probes): a
-    /// host never tried is absent. Kept in memory only.
+    /// The state of every server [`servers`](Self::servers) lists: each configured host
+    /// (provisioning until first reached) and each decommissioned one.
     pub fn host_states(&self) -> HashMap<HostName, HostState> {
-        self.inner.host_states.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.inner.servers.states()
+    }
+
+    /// Every server's record and history: moved by deploys and probes here, by the agent
+    /// hub's events in the daemon, and by [`ServerRegistry::decommission`].
+    pub fn servers(&self) -> &Arc<ServerRegistry> {
+        &self.inner.servers
+    }
+
+    /// Reads the stored server records (see [`ServerRegistry::load`]), gives every host of
+    /// the config in force one and saves them, so that a new host's `since` survives a
+    /// restart. The daemon calls it at start, before serving; without it the records are
+    /// read at the first deploy or state change, and listings show only the config's hosts,
+    /// provisioning, until then.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Store`] when the store fails or the document cannot be read.
+    pub async fn load_servers(&self) -> Result<()> {
+        self.inner.servers.load().await?;
+        self.inner.servers.sync(&self.config(), Timestamp::now());
+        self.inner.servers.save().await
     }
 
     /// Stops intake, drops queued runs, waits up to `grace` for running deploys, then
@@ -288,19 +318,37 @@ impl Inner {
         };
     }
 
-    /// Moves a host's state through the state machine; an illegal move is ignored (logged).
-    fn set_host_state(&self, host: &HostName, to: HostState) {
-        let mut states = self.host_states.lock().unwrap_or_else(|e| e.into_inner());
-        let from = states.get(host).copied().unwrap_or(HostState::Provisioning);
-        if from == to {
-            return;
+    /// Records that `host` answered (`None`) or could not be reached (`Some(why)`). A store
+    /// failure is logged, never the deploy's or probe's: the state holds in memory.
+    async fn track_host(&self, host: &HostName, unreachable: Option<&str>) {
+        let now = Timestamp::now();
+        let saved = match unreachable {
+            None => self.servers.reached(host, now).await,
+            Some(why) => self.servers.unreachable(host, why, now).await,
+        };
+        if let Err(err) = saved {
+            tracing::error!(host = %host, error = %err, "cannot save the server's state");
         }
-        match from.transition(to) {
-            Ok(next) => {
-                states.insert(host.clone(), next);
-            }
-            Err(err) => tracing::debug!(host = %host, error = %err, "host state unchanged"),
+    }
+
+    /// `Err` when `host` takes no deploys because it was decommissioned (as stored: the
+    /// document is read first when it was not yet).
+    async fn accepts_deploys(&self, host: &HostName) -> Result<()> {
+        if let Err(err) = self.servers.ensure_loaded().await {
+            tracing::error!(error = %err, "cannot read the stored server states");
         }
+        if !self.servers.is_decommissioned(host) {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::InvalidInput,
+            "deploy",
+            format!(
+                "host {host} is decommissioned (deeplo servers decommission) and takes no deploys; \
+                 remove it from the projects' targets"
+            ),
+        )
+        .with_host(host))
     }
 
     /// Sends an event to every notifier, concurrently, each bounded by the timeout; a

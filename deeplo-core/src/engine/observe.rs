@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Engine;
 use crate::config::{Config, Host};
-use crate::model::{HostName, HostState, ProjectName};
+use crate::model::{HostName, ProjectName};
 use crate::path::remote_join;
 use crate::pipeline::{ComposeCommand, RemoteDirs, ServiceState, detect_compose, project_name, ps};
 use crate::{Error, ErrorKind, Result};
@@ -60,7 +60,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl Engine {
     /// Connects to every host of the config in parallel and checks for docker and compose,
-    /// each within 15 seconds; updates [`host_states`](Self::host_states). One result per
+    /// each within 15 seconds; moves each host's state in [`servers`](Self::servers). One result per
     /// host, in config order; failures are in the results, never an error.
     pub async fn probe(&self) -> Vec<ProbeResult> {
         let config = self.config();
@@ -69,8 +69,8 @@ impl Engine {
             let result = tokio::time::timeout(PROBE_TIMEOUT, self.probe_one(host)).await.unwrap_or_else(|_| {
                 Err(Error::new(ErrorKind::Timeout, "probe", format!("no answer within {}s", PROBE_TIMEOUT.as_secs())))
             });
-            self.inner
-                .set_host_state(&host.name, if result.is_ok() { HostState::Active } else { HostState::Unreachable });
+            let why = result.as_ref().err().map(|e| e.message().to_owned());
+            self.inner.track_host(&host.name, why.as_deref()).await;
             let (ok, error, compose) = match result {
                 Ok(compose) => (true, None, Some(compose.words.join(" "))),
                 Err(e) => (false, Some(e.to_string()), None),

@@ -98,14 +98,20 @@ impl Engine {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidInput`] for a project not in the config or a host that is not
-    /// one of its targets, [`ErrorKind::Config`] when its repo is missing, the
+    /// [`ErrorKind::InvalidInput`] for a project not in the config, a host that is not one
+    /// of its targets or one that is decommissioned (asked for by name: a decommissioned
+    /// target reached through the project alone gets a failed run), [`ErrorKind::Config`] when its repo is missing, the
     /// [`Source`](crate::Source)'s errors for the fetch and the resolution, and those of
     /// [`submit`](Self::submit).
     pub async fn deploy(&self, request: DeployRequest) -> Result<Vec<Submitted>> {
         let config = self.config();
         let project = find_project(&config, &request.project)?;
         let hosts = targets(project, request.host.as_deref())?;
+        if request.host.is_some() {
+            for host in &hosts {
+                self.inner.accepts_deploys(host).await?;
+            }
+        }
         let repo = config.repo(project.repo.as_str()).ok_or_else(|| {
             Error::new(
                 ErrorKind::Config,
@@ -141,6 +147,11 @@ impl Engine {
         let config = self.config();
         let project = find_project(&config, project)?;
         let hosts = targets(project, host)?;
+        if host.is_some() {
+            for target in &hosts {
+                self.inner.accepts_deploys(target).await?;
+            }
+        }
         let mut jobs = Vec::new();
         for host in hosts {
             let pair = Pair::new(project.name.clone(), host.clone());
@@ -190,7 +201,8 @@ impl Engine {
     /// Dedups planned jobs against the store, records the ones to run as pending and hands
     /// them to the scheduler; `force` skips dedup. Returns one [`Submitted`] per job, in
     /// order. Jobs must name a project and a host of the config in force, or their run fails
-    /// at its start.
+    /// at its start; so does the run of a job whose host is decommissioned, before any step
+    /// (its failed record says why).
     ///
     /// # Errors
     ///
