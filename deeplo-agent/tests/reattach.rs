@@ -117,17 +117,30 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_command_survives_a_dropped_connection_within_the_grace() {
-    let bed = bed(Duration::from_secs(60)).await;
-    let host = HostName::new("h1").unwrap();
+/// A command started through the hub's transport to h1 (see [`waiting_command`]), once it
+/// has said `start`: its task, its output, and the directory where `go` ends it.
+struct Started {
+    running: JoinHandle<deeplo_core::Result<deeplo_core::CommandOutput>>,
+    sink: Arc<Collect>,
+    work: tempfile::TempDir,
+}
+
+async fn start_waiting(bed: &Bed) -> Started {
     let work = tempfile::tempdir().unwrap();
-    let transport = bed.hub.transport(&host, Duration::from_secs(5)).await.unwrap();
+    let transport = bed.hub.transport(&HostName::new("h1").unwrap(), Duration::from_secs(5)).await.unwrap();
     let sink = Arc::new(Collect::default());
     let command = waiting_command(work.path());
     let seen = Arc::clone(&sink);
     let running = tokio::spawn(async move { transport.run(&command, seen.as_ref()).await });
     until("the command starts", || sink.0.lock().unwrap().contains("start")).await;
+    Started { running, sink, work }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_survives_a_dropped_connection_within_the_grace() {
+    let bed = bed(Duration::from_secs(60)).await;
+    let host = HostName::new("h1").unwrap();
+    let started = start_waiting(&bed).await;
 
     let before = bed.hub.agent(&host).unwrap().connected_at;
     bed.relay.cut();
@@ -135,26 +148,19 @@ async fn a_command_survives_a_dropped_connection_within_the_grace() {
         bed.hub.agent(&host).is_some_and(|agent| agent.connected_at != before)
     })
     .await;
-    std::fs::write(work.path().join("go"), "").unwrap();
-    let output = running.await.unwrap().expect("the command carried on");
+    std::fs::write(started.work.path().join("go"), "").unwrap();
+    let output = started.running.await.unwrap().expect("the command carried on");
     assert_eq!(output.status, ExitStatus::Code(7));
-    assert_eq!(sink.0.lock().unwrap().as_str(), "start\nend\n");
+    assert_eq!(started.sink.0.lock().unwrap().as_str(), "start\nend\n");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_grace_the_command_fails_as_unreachable() {
     let bed = bed(Duration::from_millis(300)).await;
-    let host = HostName::new("h1").unwrap();
-    let work = tempfile::tempdir().unwrap();
-    let transport = bed.hub.transport(&host, Duration::from_secs(5)).await.unwrap();
-    let sink = Arc::new(Collect::default());
-    let command = waiting_command(work.path());
-    let seen = Arc::clone(&sink);
-    let running = tokio::spawn(async move { transport.run(&command, seen.as_ref()).await });
-    until("the command starts", || sink.0.lock().unwrap().contains("start")).await;
+    let started = start_waiting(&bed).await;
     // The agent cannot come back: its task is gone with the relay's links.
     bed.agent.abort();
     bed.relay.cut();
-    let err = running.await.unwrap().unwrap_err();
+    let err = started.running.await.unwrap().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unreachable, "{err}");
 }
