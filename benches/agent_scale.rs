@@ -7,7 +7,7 @@
 //! CPU at rest close to the idle daemon's.
 //!
 //! The daemon is the real binary (`deeplo daemon`, built by this bench with its profile),
-//! started with an empty config and a fresh data directory that already holds one runner
+//! started with a config that deploys nothing and a fresh data directory that already holds one runner
 //! token per agent, written as one token document before the daemon starts (issuing them
 //! one by one through `RunnerTokenStore::issue` rewrites the whole document each time).
 //! The agents are simulated in this process (`agent_scale/swarm.rs`): each one a
@@ -60,6 +60,7 @@ use anyhow::{Context, bail};
 use deeplo_core::model::HostName;
 use deeplo_core::runner_token::{DOCUMENT, RunnerTokenRecord, RunnerTokens};
 use deeplo_core::{FileStore, RunnerToken, RunnerTokenStore, Store};
+use deeplo_testbed::GitRepo;
 use deeplo_testbed::daemon::DaemonProcess;
 use jiff::Timestamp;
 
@@ -80,8 +81,15 @@ const CPU_WINDOW: Duration = Duration::from_secs(10);
 const CLOSE_SETTLE: Duration = Duration::from_secs(2);
 /// The target: daemon memory per idle agent.
 const TARGET_KIB_PER_AGENT: f64 = 64.0;
-/// A daemon that deploys nothing: no host, no repository, no project.
-const CONFIG: &str = "hosts: []\nrepos: []\nprojects: []\n";
+/// A daemon that deploys nothing: the config needs a host and a repository, but no
+/// project uses them. The host is none of the agents' (their tokens need no entry).
+fn config_yaml(repo: &Path) -> String {
+    format!(
+        "hosts:\n  - name: configured-host\n    transport: agent\n    deploy_dir: /srv/deeplo\n\
+         repos:\n  - name: app\n    url: {}\n    branch: main\nprojects: []\n",
+        repo.display()
+    )
+}
 
 /// The figures of one agent count.
 #[derive(Debug)]
@@ -133,7 +141,10 @@ fn measure(rt: &tokio::runtime::Runtime, bin: &Path, agents: usize, parallel: us
         ("DEEPLO_AGENT_HEARTBEAT_ALLOWANCE", HEARTBEAT_ALLOWANCE),
         ("DEEPLO_LOG_LEVEL", "info"),
     ];
-    let daemon = DaemonProcess::start_in(bin, dir.path(), &data, CONFIG, &env)?;
+    let repo = GitRepo::init(&dir.path().join("repo"), "main")?;
+    repo.write("README", "nothing to deploy\n")?;
+    repo.commit("empty")?;
+    let daemon = DaemonProcess::start_in(bin, dir.path(), &data, &config_yaml(repo.path()), &env)?;
     let pid = daemon.pid().context("the daemon is not running")?;
     std::thread::sleep(IDLE_SETTLE);
     let idle = procfs::memory(pid)?;
