@@ -26,15 +26,29 @@ pub struct DaemonProcess {
 impl DaemonProcess {
     /// Writes `yaml` as the config file and starts `bin daemon` against the scenario's host.
     pub fn start(bin: &Path, scenario: &Scenario, yaml: &str, extra_env: &[(&str, &str)]) -> anyhow::Result<Self> {
-        let dir = scenario.tmp.path();
+        let key = scenario.sshd.client_key().display().to_string();
+        let mut env = vec![("DEEPLO_SSH_PRIVATE_KEY_FILE", key.as_str())];
+        env.extend_from_slice(extra_env);
+        Self::start_in(bin, scenario.tmp.path(), &scenario.data_dir(), yaml, &env)
+    }
+
+    /// Writes `yaml` as the config file in `dir` (where the log and the admin socket go too)
+    /// and starts `bin daemon` on the data directory `data_dir`, with no SSH key: for a
+    /// daemon that needs no host of its own, such as one that only serves agents.
+    pub fn start_in(
+        bin: &Path,
+        dir: &Path,
+        data_dir: &Path,
+        yaml: &str,
+        extra_env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let config = dir.join("config.yml");
         std::fs::write(&config, yaml)?;
         let mut env: Vec<(String, String)> = vec![
-            ("DEEPLO_DATA_DIR".into(), scenario.data_dir().display().to_string()),
+            ("DEEPLO_DATA_DIR".into(), data_dir.display().to_string()),
             ("DEEPLO_CONFIG_FILE".into(), config.display().to_string()),
             ("DEEPLO_HTTP_PORT".into(), free_port()?.to_string()),
             ("DEEPLO_UNIX_SOCKET".into(), dir.join("deeplo.sock").display().to_string()),
-            ("DEEPLO_SSH_PRIVATE_KEY_FILE".into(), scenario.sshd.client_key().display().to_string()),
             ("DEEPLO_SSH_HOST_KEY_POLICY".into(), "accept-new".into()),
             ("DEEPLO_ENV_FILE".into(), dir.join("no-env-file").display().to_string()),
             ("DEEPLO_LOG_FORMAT".into(), "text".into()),
