@@ -232,6 +232,7 @@ fn an_agent_killed_mid_deploy_fails_it_past_the_grace_and_the_next_deploy_succee
     }
     let (_, metrics) = d.http("GET", "/metrics").unwrap();
     assert!(metrics.contains("deeplo_server_state{host=\"h1\",state=\"active\"} 1"), "{metrics}");
+    assert!(metrics.contains("deeplo_agents_connected 1\n"), "{metrics}");
     let again = d.cli(&["deploy", "--wait", &s.project]);
     let said = format!("{}{}", String::from_utf8_lossy(&again.stdout), String::from_utf8_lossy(&again.stderr));
     assert!(again.status.success(), "{said}\n{}", d.log());

@@ -209,6 +209,11 @@ impl Hub {
         out
     }
 
+    /// How many agents are connected now.
+    pub fn connected_count(&self) -> usize {
+        self.agents.lock().unwrap().len()
+    }
+
     /// The agent of `host`, when it is connected.
     pub fn agent(&self, host: &HostName) -> Option<AgentInfo> {
         self.agents.lock().unwrap().get(host).map(|r| r.live.snapshot())

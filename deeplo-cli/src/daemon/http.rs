@@ -28,7 +28,10 @@ async fn healthz(State(daemon): State<Arc<Daemon>>) -> Response {
 }
 
 async fn metrics(State(daemon): State<Arc<Daemon>>) -> Response {
-    let body = daemon.metrics.render(&daemon.engine);
+    let mut body = daemon.metrics.render(&daemon.engine);
+    body.push_str("# HELP deeplo_agents_connected Runner agents connected to this daemon now.\n");
+    body.push_str("# TYPE deeplo_agents_connected gauge\n");
+    body.push_str(&format!("deeplo_agents_connected {}\n", daemon.hub.connected_count()));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
 }
 
