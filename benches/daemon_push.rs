@@ -34,6 +34,9 @@
 
 #[path = "daemon_push/bed.rs"]
 mod bed;
+#[path = "shared/build.rs"]
+#[allow(dead_code, reason = "this bench uses only some of the shared helpers")]
+mod build;
 #[path = "daemon_push/probe.rs"]
 mod probe;
 #[path = "daemon_push/report.rs"]
@@ -279,7 +282,7 @@ fn deeplo_binary(work: &Path) -> anyhow::Result<Binary> {
         let description = format!("DEEPLO_BIN={}", path.to_string_lossy());
         return Ok(Binary { path: path.into(), description });
     }
-    let profile = bench_profile()?;
+    let profile = build::bench_profile()?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
     eprintln!("building deeplo-cli's deeplo binary ({profile} profile)");
@@ -302,19 +305,6 @@ fn deeplo_binary(work: &Path) -> anyhow::Result<Binary> {
     let path = work.join("deeplo");
     std::fs::copy(&built, &path).with_context(|| format!("copy {}", built.display()))?;
     Ok(Binary { path, description: format!("{profile} profile") })
-}
-
-/// The cargo profile of this bench binary, from its directory (`target/<dir>/deps/`):
-/// `debug` is the dev profile, any other directory is named after its profile.
-fn bench_profile() -> anyhow::Result<String> {
-    let exe = std::env::current_exe()?;
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .and_then(Path::file_name)
-        .and_then(|n| n.to_str())
-        .with_context(|| format!("no profile directory above {}", exe.display()))?;
-    Ok(if dir == "debug" { "dev".into() } else { dir.into() })
 }
 
 /// The host counts to measure: `DEEPLO_BENCH_HOSTS` (such as `5` or `1,5`), else 1 and 5.

@@ -39,6 +39,9 @@
 
 #[path = "deploy_vs_openssh/bed.rs"]
 mod bed;
+#[path = "shared/build.rs"]
+#[allow(dead_code, reason = "this bench uses only some of the shared helpers")]
+mod build;
 #[path = "deploy_vs_openssh/report.rs"]
 mod report;
 

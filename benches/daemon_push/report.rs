@@ -5,17 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
+use super::build::median;
 use super::{Case, GO_IDLE_RSS_MIB, IDLE, Memory, POLL_INTERVAL, ProcStatus, REFERENCES, Reference, WARMUP};
-
-fn median(values: &[f64]) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    if v.len().is_multiple_of(2) { (v[mid - 1] + v[mid]) / 2.0 } else { v[mid] }
-}
 
 fn reference(hosts: usize) -> Option<Reference> {
     REFERENCES.iter().copied().find(|r| r.hosts == hosts)

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
+use super::build::median;
 use super::{Measured, Steps, Tool, WARMUP};
 
 /// deeplo's wall time over the script's should be at most this.
@@ -30,16 +31,6 @@ const STEP_ORDER: &[&str] = &[
     "cleanup",   // old removed
     "close",     // script: the ControlMaster closed
 ];
-
-fn median(values: &[f64]) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    if v.len().is_multiple_of(2) { (v[mid - 1] + v[mid]) / 2.0 } else { v[mid] }
-}
 
 fn medians(steps: &Steps) -> BTreeMap<&str, f64> {
     steps.iter().map(|(name, values)| (name.as_str(), median(values))).collect()
