@@ -126,6 +126,10 @@ impl AgentProcess {
         let child = Command::new(&self.bin)
             .args(["run", "--url", &self.url, "--token-file"])
             .arg(&self.token_file)
+            // Beside the log, the same for every start: a restarted agent takes up the
+            // commands of the one before.
+            .arg("--state-dir")
+            .arg(self.log.with_extension("state"))
             .env("DEEPLO_AGENT_LOG", "debug")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -135,8 +139,8 @@ impl AgentProcess {
         Ok(())
     }
 
-    /// SIGKILLs it (no close frame, no cleanup: the commands it ran are orphaned or die
-    /// with it) and waits for it.
+    /// SIGKILLs it (no close frame, no cleanup: the commands it ran go on under their
+    /// keepers, for the next start to take up or stop) and waits for it.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

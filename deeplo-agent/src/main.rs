@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use deeplo_agent::client::{AGENT_VERSION, Client, ClientError, ClientOptions, DEFAULT_DEPLOY_DIR, ProxyEnv};
+use deeplo_agent::agent::KeepArgs;
+use deeplo_agent::client::{
+    AGENT_VERSION, Client, ClientError, ClientOptions, DEFAULT_DEPLOY_DIR, DEFAULT_STATE_DIR, ProxyEnv,
+};
 use deeplo_agent::protocol::PROTOCOL_VERSION;
 use tracing_subscriber::EnvFilter;
 
@@ -35,6 +38,26 @@ enum Command {
     Run(RunArgs),
     /// Prints the agent's version and protocol version.
     Version,
+    /// Internal: keeps one command for `run`, so that it outlives the agent (started by the
+    /// agent for each command; not for use by hand).
+    #[command(hide = true)]
+    Keep(KeepCli),
+}
+
+#[derive(Debug, clap::Args)]
+struct KeepCli {
+    /// The command's spool entry.
+    #[arg(long)]
+    dir: PathBuf,
+    /// The command takes standard input through the entry's socket.
+    #[arg(long)]
+    input: bool,
+    /// The command's working directory.
+    #[arg(long)]
+    cwd: Option<PathBuf>,
+    /// The program and its arguments.
+    #[arg(last = true, required = true)]
+    command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -57,16 +80,37 @@ struct RunArgs {
     /// The deploys' directory, whose free space the agent reports.
     #[arg(long, env = "DEEPLO_AGENT_DEPLOY_DIR", default_value = DEFAULT_DEPLOY_DIR)]
     deploy_dir: PathBuf,
+    /// Where the running commands' output, input and ends are kept, so that a deploy
+    /// survives a restart of the agent (mode 0700: output may hold secrets).
+    #[arg(long, env = "DEEPLO_AGENT_STATE_DIR", default_value = DEFAULT_STATE_DIR)]
+    state_dir: PathBuf,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Version => {
             println!("deeplo-agent {AGENT_VERSION} (protocol {PROTOCOL_VERSION})");
             ExitCode::SUCCESS
         }
-        Command::Run(args) => run(args).await,
+        // No runtime for the keeper: it is a few threads and blocking calls.
+        Command::Keep(keep) => {
+            let mut command = keep.command.into_iter();
+            let program = command.next().unwrap_or_default();
+            deeplo_agent::agent::keep(&KeepArgs {
+                dir: keep.dir,
+                input: keep.input,
+                cwd: keep.cwd,
+                program,
+                args: command.collect(),
+            })
+        }
+        Command::Run(args) => match tokio::runtime::Runtime::new() {
+            Ok(runtime) => runtime.block_on(run(args)),
+            Err(e) => {
+                eprintln!("deeplo-agent: cannot start the runtime: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
@@ -82,6 +126,8 @@ async fn run(args: RunArgs) -> ExitCode {
         ca_file: args.ca_file,
         pin_sha256: args.pin_sha256,
         deploy_dir: args.deploy_dir,
+        state_dir: args.state_dir,
+        keeper: None,
         proxy: ProxyEnv::from_env(),
     };
     let config = match options.build() {

@@ -48,7 +48,7 @@ async fn a_session_says_hello_runs_a_command_and_sends_heartbeats() {
     while exited.is_none() || heartbeats.len() < 2 {
         assert!(start.elapsed() < DEADLINE, "exited {exited:?}, {} heartbeats", heartbeats.len());
         match conn.recv().await {
-            ToDaemon::Output { id: got, stream: Stream::Stdout, data } if got == id => stdout.extend(data),
+            ToDaemon::Output { id: got, stream: Stream::Stdout, data, .. } if got == id => stdout.extend(data),
             ToDaemon::Exited { id: got, status } if got == id => exited = Some(status),
             ToDaemon::Heartbeat => heartbeats.push(start.elapsed()),
             other => panic!("unexpected {other:?}"),

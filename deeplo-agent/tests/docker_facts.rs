@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use deeplo_agent::agent::Executor;
 use deeplo_agent::agent::facts::{docker_facts, docker_versions};
 use deeplo_agent::agent::fingerprint;
-use deeplo_agent::protocol::{Container, RequestId, ToAgent, ToDaemon};
+use deeplo_agent::protocol::{Container, RequestId, Resume, ToAgent, ToDaemon};
 use tokio::sync::mpsc;
 
 const IMAGE: &str = "deeplo-agent-facts-busybox:test";
@@ -133,12 +133,14 @@ async fn the_executor_answers_docker_facts() {
     let project = Project::start();
     let (to_agent, incoming) = mpsc::channel(8);
     let (outgoing, mut from_agent) = mpsc::channel(8);
-    let agent = tokio::spawn(Executor::new(outgoing).run(incoming));
+    let (spool, _state) = common::spool();
+    let agent = tokio::spawn(Executor::new(outgoing, spool).run(incoming));
 
     let id = RequestId(7);
     to_agent.send(ToAgent::DockerFacts { id, project: Some(project.name.clone()) }).await.unwrap();
     // Asked while the facts are being read, and so answered as running.
-    to_agent.send(ToAgent::Reattach { ids: vec![id] }).await.unwrap();
+    let resume = Resume { id, stdout: 0, stderr: 0, input: 0, input_ended: false };
+    to_agent.send(ToAgent::Reattach { requests: vec![resume] }).await.unwrap();
     assert_eq!(from_agent.recv().await, Some(ToDaemon::Reattached { id, running: true }));
     match from_agent.recv().await {
         Some(ToDaemon::Facts { id: replied, facts }) => {

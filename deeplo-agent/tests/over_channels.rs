@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use deeplo_agent::agent::Executor;
 use deeplo_agent::hub::{AgentConnection, AgentTransport};
-use deeplo_agent::protocol::{self, RequestId, ToAgent, ToDaemon};
+use deeplo_agent::protocol::{self, RequestId, Resume, ToAgent, ToDaemon};
 use deeplo_core::model::CommitId;
 use deeplo_core::path::RelPath;
 use deeplo_core::transport::OutputStream;
@@ -27,11 +27,13 @@ struct Link {
     transport: Arc<AgentTransport>,
     to_daemon: JoinHandle<()>,
     _connection: AgentConnection,
+    _state: tempfile::TempDir,
 }
 
 fn connect() -> Link {
     let wire = common::connect("agent-test");
-    Link { transport: Arc::new(wire.connection.transport()), to_daemon: wire.to_daemon, _connection: wire.connection }
+    let transport = Arc::new(wire.connection.transport());
+    Link { transport, to_daemon: wire.to_daemon, _connection: wire.connection, _state: wire.state }
 }
 
 fn sh(script: &'static str) -> RemoteCommand {
@@ -262,11 +264,13 @@ async fn a_lost_connection_ends_every_request_as_unreachable() {
 async fn the_executor_answers_what_it_does_not_do() {
     let (to_agent, incoming) = mpsc::channel(64);
     let (outgoing, mut from_agent) = mpsc::channel(64);
-    tokio::spawn(Executor::new(outgoing).run(incoming));
+    let (spool, _state) = common::spool();
+    tokio::spawn(Executor::new(outgoing, spool).run(incoming));
     to_agent.send(ToAgent::BundleEnd { id: RequestId(8) }).await.unwrap();
     assert!(matches!(from_agent.recv().await, Some(ToDaemon::Failed { id: RequestId(8), .. })));
     to_agent.send(ToAgent::Cancel { id: RequestId(9) }).await.unwrap();
-    to_agent.send(ToAgent::Reattach { ids: vec![RequestId(10)] }).await.unwrap();
+    let resume = Resume { id: RequestId(10), stdout: 0, stderr: 0, input: 0, input_ended: false };
+    to_agent.send(ToAgent::Reattach { requests: vec![resume] }).await.unwrap();
     assert_eq!(from_agent.recv().await, Some(ToDaemon::Reattached { id: RequestId(10), running: false }));
     let exec = ToAgent::Exec {
         id: RequestId(11),
@@ -293,7 +297,9 @@ async fn the_executor_answers_what_it_does_not_do() {
     let mut stdout = Vec::new();
     loop {
         match from_agent.recv().await {
-            Some(ToDaemon::Output { id: RequestId(12), stream: protocol::Stream::Stdout, data }) => stdout.extend(data),
+            Some(ToDaemon::Output { id: RequestId(12), stream: protocol::Stream::Stdout, data, .. }) => {
+                stdout.extend(data)
+            }
             Some(ToDaemon::Exited { id: RequestId(12), status }) => {
                 assert_eq!(status, protocol::ExitStatus::Code(0));
                 break;

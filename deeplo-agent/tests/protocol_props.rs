@@ -2,8 +2,8 @@
 //! survives an encode and a decode unchanged.
 
 use deeplo_agent::protocol::{
-    self, Container, DockerFacts, ExitStatus, Fingerprint, Frame, Hello, MAX_IN_FLIGHT_REQUESTS, RequestId, Stream,
-    ToAgent, ToDaemon, Welcome,
+    self, Container, DockerFacts, ExitStatus, Fingerprint, Frame, Hello, MAX_IN_FLIGHT_REQUESTS, RequestId, Resume,
+    Stream, ToAgent, ToDaemon, Welcome,
 };
 use proptest::collection::vec;
 use proptest::option;
@@ -73,7 +73,13 @@ fn to_agent() -> impl Strategy<Value = ToAgent> {
         (id(), bundle_path(), "\\PC{1,12}").prop_map(|(id, path, target)| ToAgent::BundleSymlink { id, path, target }),
         id().prop_map(|id| ToAgent::BundleEnd { id }),
         (id(), option::of(text())).prop_map(|(id, project)| ToAgent::DockerFacts { id, project }),
-        vec(id(), 0..=MAX_IN_FLIGHT_REQUESTS).prop_map(|ids| ToAgent::Reattach { ids }),
+        vec((id(), any::<[u64; 3]>(), any::<bool>()), 0..=MAX_IN_FLIGHT_REQUESTS).prop_map(|requests| {
+            let requests = requests
+                .into_iter()
+                .map(|(id, [stdout, stderr, input], input_ended)| Resume { id, stdout, stderr, input, input_ended })
+                .collect();
+            ToAgent::Reattach { requests }
+        }),
     ]
 }
 
@@ -106,7 +112,12 @@ fn to_daemon() -> impl Strategy<Value = ToDaemon> {
         }),
         Just(ToDaemon::Heartbeat),
         fingerprint().prop_map(ToDaemon::FingerprintUpdate),
-        (id(), stream, data()).prop_map(|(id, stream, data)| ToDaemon::Output { id, stream, data }),
+        (id(), stream, any::<u64>(), data()).prop_map(|(id, stream, offset, data)| ToDaemon::Output {
+            id,
+            stream,
+            offset,
+            data
+        }),
         (id(), exit_status()).prop_map(|(id, status)| ToDaemon::Exited { id, status }),
         (id(), text()).prop_map(|(id, message)| ToDaemon::Failed { id, message }),
         id().prop_map(|id| ToDaemon::BundleWritten { id }),

@@ -75,7 +75,10 @@ async fn bed(grace: Duration) -> Bed {
     let target = listener.local_addr().unwrap();
     tokio::spawn(axum::serve(listener, router(Arc::clone(&hub))).into_future());
     let relay = Relay::start(target).await;
-    let config = ClientOptions::new(format!("ws://127.0.0.1:{}", relay.port), &token_file).build().unwrap();
+    let mut options = ClientOptions::new(format!("ws://127.0.0.1:{}", relay.port), &token_file);
+    options.state_dir = dir.path().join("state");
+    options.keeper = Some(env!("CARGO_BIN_EXE_deeplo-agent").into());
+    let config = options.build().unwrap();
     let agent = tokio::spawn(async move {
         let _ = Client::new(config).run(std::future::pending()).await;
     });

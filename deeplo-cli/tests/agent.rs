@@ -26,6 +26,10 @@ impl Agent {
         let child = Command::new(agent_binary().unwrap())
             .arg("run")
             .args(args)
+            // Shared by the agents of one test: a restarted agent takes up the commands of
+            // the one before.
+            .arg("--state-dir")
+            .arg(dir.join("agent-state"))
             .env("DEEPLO_AGENT_LOG", "debug")
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
@@ -178,24 +182,24 @@ fn start_agent(s: &Scenario, name: &str, args: &[String]) -> Agent {
     agent
 }
 
-#[test]
-fn an_agent_killed_mid_deploy_fails_it_past_the_grace_and_the_next_deploy_succeeds() {
-    let s = Scenario::new("agt-kill").unwrap();
-    // A second service that becomes healthy only after 6 s: the deploy waits in `up`.
-    let slow = "  slow:\n    image: deeplo-testbed-busybox\n    init: true\n    command: [\"sh\", \"-c\", \"sleep 6; touch /ok; exec sleep 600\"]\n    healthcheck:\n      test: [\"CMD\", \"sh\", \"-c\", \"[ -e /ok ]\"]\n      interval: 1s\n      retries: 30\n";
-    s.repo.write("deploy/compose.yml", deeplo_testbed::scenario::compose_file(s.web_port, slow)).unwrap();
+/// A scenario whose compose file has a second service that becomes healthy only after
+/// `secs` seconds: the deploy waits in `up`.
+fn slow_scenario(name: &str, secs: u32) -> Scenario {
+    let s = Scenario::new(name).unwrap();
+    let slow = format!(
+        "  slow:\n    image: deeplo-testbed-busybox\n    init: true\n    command: [\"sh\", \"-c\", \"sleep {secs}; touch /ok; exec sleep 600\"]\n    healthcheck:\n      test: [\"CMD\", \"sh\", \"-c\", \"[ -e /ok ]\"]\n      interval: 1s\n      retries: 30\n"
+    );
+    s.repo.write("deploy/compose.yml", deeplo_testbed::scenario::compose_file(s.web_port, &slow)).unwrap();
     s.repo.commit("a slow service").unwrap();
-    let (d, mut agent, args) = daemon_and_agent(&s, &s.config_yaml_via(Via::Agent, ""), "2s");
-    let active = server_becomes(&d, "active");
-    assert_eq!(active["transport"], "agent");
-    assert_eq!(active["agent_version"], env!("CARGO_PKG_VERSION"));
-    assert!(active["facts"]["kernel"].as_str().is_some_and(|k| !k.is_empty()), "{active:#}");
-    assert!(active["facts"]["docker_version"].is_string(), "the fingerprint carries Docker's version: {active:#}");
+    s
+}
 
+/// Runs `deploy --wait` of the scenario's project and, once its containers exist (the
+/// deploy is in `up`), calls `meanwhile`; returns the CLI's output.
+fn deploy_and_meanwhile(s: &Scenario, d: &DaemonProcess, meanwhile: impl FnOnce()) -> std::process::Output {
     let project = s.project.clone();
-    let cli = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let deploy = scope.spawn(|| d.cli(&["deploy", "--wait", &project]));
-        // Once the slow container exists the deploy is in `up`, waiting for it.
         wait_for(LONG, || {
             let ps = Command::new("docker")
                 .args(["ps", "-q", "--filter", &format!("label=com.docker.compose.project={project}")])
@@ -204,9 +208,47 @@ fn an_agent_killed_mid_deploy_fails_it_past_the_grace_and_the_next_deploy_succee
             String::from_utf8_lossy(&ps.stdout).lines().count() >= 2
         })
         .unwrap_or_else(|_| panic!("the deploy never started its containers:\n{}", d.log()));
-        agent.kill();
+        meanwhile();
         deploy.join().unwrap()
+    })
+}
+
+#[test]
+fn an_agent_killed_mid_deploy_and_started_again_within_the_grace_finishes_it() {
+    let s = slow_scenario("agt-back", 6);
+    let (d, mut agent, args) = daemon_and_agent(&s, &s.config_yaml_via(Via::Agent, ""), "60s");
+    server_becomes(&d, "active");
+    let mut second = None;
+    let cli = deploy_and_meanwhile(&s, &d, || {
+        agent.kill();
+        second = Some(start_agent(&s, "agent-2", &args));
     });
+    let said = format!("{}{}", String::from_utf8_lossy(&cli.stdout), String::from_utf8_lossy(&cli.stderr));
+    let second = second.unwrap();
+    assert!(cli.status.success(), "{said}\n{}\n{}", d.log(), second.log());
+    assert!(d.log().contains("re-attaching"), "the daemon never re-attached:\n{}", d.log());
+    let history = ok(&d.cli(&["deploys", "history", "-o", "json"]));
+    let runs: serde_json::Value = serde_json::from_str(&history).unwrap();
+    assert_eq!(runs[0]["status"], "succeeded", "{runs:#}");
+    assert_eq!(s.fetch_site().as_deref(), Some("version 1\n"));
+    // The run log has each line of `up` once: the second agent went on from where the
+    // daemon's copy ended.
+    let log = ok(&d.cli(&["deploys", "logs", runs[0]["id"].as_str().unwrap()]));
+    let ups = log.lines().filter(|line| line.contains("slow") && line.contains("Healthy")).count();
+    assert!(ups <= 1, "a line of the output came twice:\n{log}");
+}
+
+#[test]
+fn an_agent_killed_mid_deploy_fails_it_past_the_grace_and_the_next_deploy_succeeds() {
+    let s = slow_scenario("agt-kill", 6);
+    let (d, mut agent, args) = daemon_and_agent(&s, &s.config_yaml_via(Via::Agent, ""), "2s");
+    let active = server_becomes(&d, "active");
+    assert_eq!(active["transport"], "agent");
+    assert_eq!(active["agent_version"], env!("CARGO_PKG_VERSION"));
+    assert!(active["facts"]["kernel"].as_str().is_some_and(|k| !k.is_empty()), "{active:#}");
+    assert!(active["facts"]["docker_version"].is_string(), "the fingerprint carries Docker's version: {active:#}");
+
+    let cli = deploy_and_meanwhile(&s, &d, || agent.kill());
     let said = format!("{}{}", String::from_utf8_lossy(&cli.stdout), String::from_utf8_lossy(&cli.stderr));
     assert!(!cli.status.success(), "the deploy outlived its agent: {said}");
     let history = ok(&d.cli(&["deploys", "history", "-o", "json"]));

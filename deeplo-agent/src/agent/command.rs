@@ -1,18 +1,22 @@
-//! One [`ToAgent::Exec`](crate::protocol::ToAgent::Exec): the child process, its pipes and
-//! its end.
+//! One [`ToAgent::Exec`](crate::protocol::ToAgent::Exec): started under a keeper, its
+//! output followed in its spool entry, its input fed to the keeper, and, after a reconnect,
+//! taken up again from where the daemon's copy ends.
 
-use std::os::unix::process::ExitStatusExt;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
-use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::{Child, ChildStdin, Command};
+use nix::sys::signal::Signal;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::process::ChildStdout;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use super::executor::TERMINATE_GRACE;
-use crate::protocol::{ExitStatus, MAX_CHUNK_BYTES, RequestId, Stream, ToDaemon};
+use super::spool::{Entry, INPUT, STDERR, STDOUT, Spool, State};
+use crate::protocol::{ExitStatus, MAX_CHUNK_BYTES, RequestId, Resume, Stream, ToDaemon};
 
 /// The fields of an [`Exec`](crate::protocol::ToAgent::Exec).
 #[derive(Debug)]
@@ -25,71 +29,258 @@ pub(super) struct CommandRequest {
     pub stdin: bool,
 }
 
-/// Runs the command to its end (or until `cancel` fires) and sends its frames: output
-/// chunks, then `Exited`, or one `Failed` when it could not start.
+/// What the executor passes on of a command's standard input.
+#[derive(Debug)]
+pub(super) enum Input {
+    /// A chunk.
+    Data(Vec<u8>),
+    /// The end: the command's stdin is closed. A channel that closes without it leaves the
+    /// input open for the next connection.
+    End,
+}
+
+/// How long a keeper has to say that its command started, and an input socket to answer.
+const KEEPER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The shortest and longest pause between two looks at a command's files. The pause
+/// doubles while nothing comes and starts over when output does; the end of a command is
+/// heard at once from its keeper when this agent started it.
+const FIRST_PAUSE: Duration = Duration::from_millis(2);
+const LONGEST_PAUSE: Duration = Duration::from_millis(100);
+
+/// Chunks read from one stream before the other gets its turn.
+const CHUNKS_PER_TURN: usize = 16;
+
+/// Starts the command and follows it to its end (or until `cancel` fires), sending its
+/// frames: output chunks, then `Exited`, or one `Failed` when it could not start.
 pub(super) async fn run(
+    spool: Arc<Spool>,
     request: CommandRequest,
-    stdin: Option<mpsc::Receiver<Vec<u8>>>,
+    input: Option<mpsc::Receiver<Input>>,
     cancel: oneshot::Receiver<()>,
     outgoing: mpsc::Sender<ToDaemon>,
 ) {
     let id = request.id;
-    let child = match spawn(&request) {
-        Ok(child) => child,
-        Err(e) => return answer_spawn_error(&request, &e, &outgoing).await,
-    };
-    let status = supervise(id, child, stdin, cancel, &outgoing).await;
-    let _ = outgoing.send(ToDaemon::Exited { id, status }).await;
+    let entry = spool.entry(id);
+    match launch(&spool, &entry, &request).await {
+        Ok(Launched { notice, socket }) => {
+            if let (Some(socket), Some(input)) = (socket, input) {
+                tokio::spawn(feed(socket, input));
+            }
+            follow(id, &entry, [0, 0], Some(notice), cancel, &outgoing).await;
+        }
+        Err(answer) => {
+            entry.remove();
+            for frame in answer.frames(id, &request.program) {
+                let _ = outgoing.send(frame).await;
+            }
+        }
+    }
 }
 
-fn spawn(request: &CommandRequest) -> std::io::Result<Child> {
-    let mut command = Command::new(&request.program);
-    command
+/// Takes up a command of an earlier connection as `resume` describes what the daemon has
+/// of it; on success the command's output from there follows with [`follow`] (fed with the
+/// returned socket while its input is open).
+pub(super) async fn reattach(spool: &Spool, resume: &Resume) -> Result<(Entry, Option<UnixStream>), String> {
+    let entry = spool.entry(resume.id);
+    match entry.state() {
+        State::Lost => Err("the agent has no such command, or lost its end (the machine restarted?)".into()),
+        State::Ended(_) => Ok((entry, None)),
+        State::Running(_) if !entry.takes_input() => Ok((entry, None)),
+        State::Running(_) => {
+            let (mut socket, received, ended) = match connect_input(&entry.path(INPUT)).await {
+                Ok(connected) => connected,
+                // The command ended between the look and now, or its keeper is gone.
+                Err(_) if entry.status().is_some() => return Ok((entry, None)),
+                Err(e) => return Err(format!("cannot reach the command's input: {e}")),
+            };
+            if received != resume.input {
+                entry.stop();
+                return Err(format!(
+                    "the command received {received} bytes of input of the {} the daemon sent; the rest is lost",
+                    resume.input
+                ));
+            }
+            if ended {
+                return Ok((entry, None));
+            }
+            if resume.input_ended {
+                let _ = socket.write_all(&[1]).await;
+                return Ok((entry, None));
+            }
+            Ok((entry, Some(socket)))
+        }
+    }
+}
+
+/// Follows a command taken up by [`reattach`], feeding it `input` through its socket while
+/// its input is open.
+pub(super) async fn resumed(
+    id: RequestId,
+    entry: Entry,
+    from: [u64; 2],
+    input: Option<(UnixStream, mpsc::Receiver<Input>)>,
+    cancel: oneshot::Receiver<()>,
+    outgoing: mpsc::Sender<ToDaemon>,
+) {
+    if let Some((socket, input)) = input {
+        tokio::spawn(feed(socket, input));
+    }
+    follow(id, &entry, from, None, cancel, &outgoing).await;
+}
+
+/// A started command: the keeper's pipe, which ends when the keeper does, and the input
+/// socket when the command takes input.
+struct Launched {
+    notice: BufReader<ChildStdout>,
+    socket: Option<UnixStream>,
+}
+
+/// Why a command did not start, as the daemon is told.
+enum NotStarted {
+    /// As from a shell: 127 for a program not found, 126 for one not executable.
+    Shell(i32, &'static str),
+    /// Anything else: [`ToDaemon::Failed`].
+    Failed(String),
+}
+
+impl NotStarted {
+    fn frames(self, id: RequestId, program: &str) -> Vec<ToDaemon> {
+        match self {
+            Self::Shell(code, what) => vec![
+                ToDaemon::Output {
+                    id,
+                    stream: Stream::Stderr,
+                    offset: 0,
+                    data: format!("deeplo-agent: {program}: {what}\n").into_bytes(),
+                },
+                ToDaemon::Exited { id, status: ExitStatus::Code(code) },
+            ],
+            Self::Failed(message) => vec![ToDaemon::Failed { id, message }],
+        }
+    }
+}
+
+async fn launch(spool: &Spool, entry: &Entry, request: &CommandRequest) -> Result<Launched, NotStarted> {
+    let program = &request.program;
+    if let Some(cwd) = request.cwd.as_deref().filter(|cwd| !Path::new(cwd).is_dir()) {
+        return Err(NotStarted::Failed(format!("cannot start {program}: working directory {cwd} does not exist")));
+    }
+    entry.create().map_err(|e| NotStarted::Failed(format!("cannot start {program}: the spool entry: {e}")))?;
+    let mut keeper = tokio::process::Command::new(spool.keeper());
+    keeper.arg("keep").arg("--dir").arg(entry.dir());
+    if request.stdin {
+        keeper.arg("--input");
+    }
+    if let Some(cwd) = &request.cwd {
+        keeper.arg("--cwd").arg(cwd);
+    }
+    keeper
+        .arg("--")
+        .arg(program)
         .args(&request.args)
         .envs(request.env.iter().map(|(k, v)| (k, v)))
-        .stdin(if request.stdin { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    if let Some(cwd) = &request.cwd {
-        command.current_dir(cwd);
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = keeper.spawn().map_err(|e| {
+        NotStarted::Failed(format!("cannot start {program}: cannot run the keeper {}: {e}", spool.keeper().display()))
+    })?;
+    let Some(stdout) = child.stdout.take() else { unreachable!("the keeper's stdout is piped") };
+    // The keeper outlives this handle; Tokio reaps it when it exits.
+    drop(child);
+    let mut notice = BufReader::new(stdout);
+    let mut line = String::new();
+    let said = tokio::time::timeout(KEEPER_TIMEOUT, notice.read_line(&mut line)).await;
+    let line = match said {
+        Ok(Ok(n)) if n > 0 => line.trim_end().to_owned(),
+        Ok(_) => return Err(NotStarted::Failed(format!("cannot start {program}: the keeper ended without a word"))),
+        Err(_) => return Err(NotStarted::Failed(format!("cannot start {program}: the keeper did not answer"))),
+    };
+    let mut words = line.splitn(3, ' ');
+    match (words.next(), words.next(), words.next()) {
+        (Some("ready"), _, _) => {}
+        (Some("error"), Some("not-found"), _) => return Err(NotStarted::Shell(127, "not found")),
+        (Some("error"), Some("denied"), _) => return Err(NotStarted::Shell(126, "Permission denied")),
+        (Some("error"), _, message) => {
+            return Err(NotStarted::Failed(format!("cannot start {program}: {}", message.unwrap_or_default())));
+        }
+        _ => return Err(NotStarted::Failed(format!("cannot start {program}: the keeper said {line:?}"))),
     }
-    command.spawn()
+    let socket = if request.stdin {
+        match connect_input(&entry.path(INPUT)).await {
+            Ok((socket, _, _)) => Some(socket),
+            // Ended already (its keeper gone with the socket): its input is moot.
+            Err(_) if entry.status().is_some() => None,
+            Err(e) => return Err(NotStarted::Failed(format!("cannot feed the input of {program}: {e}"))),
+        }
+    } else {
+        None
+    };
+    Ok(Launched { notice, socket })
 }
 
-/// A program that is not found or not executable ends as it would from a shell (127, 126,
-/// with the shell's line on stderr); anything else is `Failed`.
-async fn answer_spawn_error(request: &CommandRequest, error: &std::io::Error, outgoing: &mpsc::Sender<ToDaemon>) {
-    let id = request.id;
-    let program = &request.program;
-    let cwd_missing = request.cwd.as_deref().is_some_and(|cwd| !Path::new(cwd).is_dir());
-    let (code, line) = match error.kind() {
-        _ if cwd_missing => {
-            let cwd = request.cwd.as_deref().unwrap_or_default();
-            let message = format!("cannot start {program}: working directory {cwd} does not exist");
-            let _ = outgoing.send(ToDaemon::Failed { id, message }).await;
-            return;
+/// Connects to a keeper's input socket: the socket, the bytes of input the command has
+/// received, and whether its input has ended.
+async fn connect_input(path: &Path) -> std::io::Result<(UnixStream, u64, bool)> {
+    let connect = async {
+        let mut socket = UnixStream::connect(path).await?;
+        let mut header = [0; 9];
+        socket.read_exact(&mut header).await?;
+        let received = u64::from_be_bytes(header[..8].try_into().expect("8 bytes"));
+        Ok((socket, received, header[8] == 1))
+    };
+    tokio::time::timeout(KEEPER_TIMEOUT, connect)
+        .await
+        .unwrap_or_else(|_| Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the keeper did not answer")))
+}
+
+/// Passes the command's input on to its keeper, a frame per chunk, and the end when it
+/// comes. When the channel closes first (the connection is gone) the socket is dropped
+/// and the input stays open for the next connection. When the keeper stops reading (the
+/// command ended) the rest is drained and dropped.
+async fn feed(mut socket: UnixStream, mut input: mpsc::Receiver<Input>) {
+    while let Some(next) = input.recv().await {
+        let written = match next {
+            Input::Data(data) => {
+                let mut frame = Vec::with_capacity(5 + data.len());
+                frame.push(0);
+                frame.extend_from_slice(&u32::try_from(data.len()).unwrap_or(u32::MAX).to_be_bytes());
+                frame.extend_from_slice(&data);
+                socket.write_all(&frame).await
+            }
+            Input::End => {
+                let _ = socket.write_all(&[1]).await;
+                break;
+            }
+        };
+        if written.is_err() {
+            break;
         }
-        std::io::ErrorKind::NotFound => (127, format!("deeplo-agent: {program}: not found\n")),
-        std::io::ErrorKind::PermissionDenied => (126, format!("deeplo-agent: {program}: Permission denied\n")),
-        _ => {
-            let message = format!("cannot start {program}: {error}");
+    }
+    drop(socket);
+    while input.recv().await.is_some() {}
+}
+
+/// Sends the command's output from the offsets `from` (stdout, stderr) as it comes, then
+/// its end. `notice` is the keeper's pipe, when this agent started it: its end means the
+/// command's. A cancel sends the command SIGTERM, then SIGKILL after [`TERMINATE_GRACE`].
+async fn follow(
+    id: RequestId,
+    entry: &Entry,
+    from: [u64; 2],
+    mut notice: Option<BufReader<ChildStdout>>,
+    cancel: oneshot::Receiver<()>,
+    outgoing: &mpsc::Sender<ToDaemon>,
+) {
+    let mut streams = match Streams::open(entry, from) {
+        Ok(streams) => streams,
+        Err(e) => {
+            let message = format!("cannot read the command's output under {}: {e}", entry.dir().display());
             let _ = outgoing.send(ToDaemon::Failed { id, message }).await;
             return;
         }
     };
-    let _ = outgoing.send(ToDaemon::Output { id, stream: Stream::Stderr, data: line.into_bytes() }).await;
-    let _ = outgoing.send(ToDaemon::Exited { id, status: ExitStatus::Code(code) }).await;
-}
-
-/// Forwards the input, streams the output, and waits for the end or the cancel.
-async fn supervise(
-    id: RequestId,
-    mut child: Child,
-    stdin: Option<mpsc::Receiver<Vec<u8>>>,
-    cancel: oneshot::Receiver<()>,
-    outgoing: &mpsc::Sender<ToDaemon>,
-) -> ExitStatus {
     // Resolves only on a cancel: a dropped sender (the executor going away) never does.
     let cancel = async {
         if cancel.await.is_err() {
@@ -97,95 +288,94 @@ async fn supervise(
         }
     };
     tokio::pin!(cancel);
-    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        unreachable!("both output pipes are requested at spawn");
-    };
-    let pipe = child.stdin.take();
-    let streams = async {
-        tokio::join!(pump(id, stdout, Stream::Stdout, outgoing), pump(id, stderr, Stream::Stderr, outgoing));
-    };
-    let input = async {
-        if let (Some(pipe), Some(chunks)) = (pipe, stdin) {
-            feed(pipe, chunks).await;
-        }
-        std::future::pending::<()>().await;
-    };
-    // Input is fed only while the output is open; the command's end closes its stdin.
-    tokio::select! {
-        () = streams => {}
-        () = input => {}
-        () = &mut cancel => return terminate(&mut child).await,
-    }
-    tokio::select! {
-        status = child.wait() => status.map_or(ExitStatus::Unknown, convert_status),
-        () = &mut cancel => terminate(&mut child).await,
-    }
-}
-
-/// Reads one output stream to its end, a chunk at a time: the next read waits until the
-/// chunk is queued (the backpressure).
-async fn pump(id: RequestId, mut pipe: impl AsyncRead + Unpin, stream: Stream, outgoing: &mpsc::Sender<ToDaemon>) {
-    let mut buf = vec![0; MAX_CHUNK_BYTES];
+    let mut cancelled = false;
+    let mut kill_at: Option<Instant> = None;
+    let mut pause = FIRST_PAUSE;
     loop {
-        let n = match pipe.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        if outgoing.send(ToDaemon::Output { id, stream, data: buf[..n].to_vec() }).await.is_err() {
+        // The status first: once it is there, all the output is in the files.
+        let ended = entry.status();
+        match streams.send_new(id, outgoing).await {
+            Err(()) => return,
+            Ok(true) => pause = FIRST_PAUSE,
+            Ok(false) => pause = (pause * 2).min(LONGEST_PAUSE),
+        }
+        if let Some(status) = ended {
+            // A turn reads a bounded amount of each stream: the rest, to the end.
+            loop {
+                match streams.send_new(id, outgoing).await {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(()) => return,
+                }
+            }
+            let _ = outgoing.send(ToDaemon::Exited { id, status }).await;
             return;
         }
-    }
-}
-
-/// Writes the chunks to the command's stdin, closing it when they end. A command that stops
-/// reading loses the rest.
-async fn feed(mut pipe: ChildStdin, mut chunks: mpsc::Receiver<Vec<u8>>) {
-    while let Some(chunk) = chunks.recv().await {
-        if pipe.write_all(&chunk).await.is_err() {
-            break;
+        if kill_at.is_some_and(|at| Instant::now() >= at) {
+            entry.signal(Signal::SIGKILL);
+            kill_at = None;
+        }
+        let mut byte = [0; 64];
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            read = async { notice.as_mut().expect("guarded").read(&mut byte).await }, if notice.is_some() => {
+                if !matches!(read, Ok(n) if n > 0) {
+                    // The keeper exited: the status is on disk (or lost with it).
+                    notice = None;
+                    pause = FIRST_PAUSE;
+                    if entry.status().is_none() && entry.state() == State::Lost {
+                        let _ = outgoing.send(ToDaemon::Exited { id, status: ExitStatus::Unknown }).await;
+                        return;
+                    }
+                }
+            }
+            () = &mut cancel, if !cancelled => {
+                cancelled = true;
+                entry.signal(Signal::SIGTERM);
+                kill_at = Some(Instant::now() + TERMINATE_GRACE);
+            }
         }
     }
-    let _ = pipe.shutdown().await;
-    drop(pipe);
-    // Drain what still comes, so the executor never waits on a command that stopped reading.
-    while chunks.recv().await.is_some() {}
 }
 
-/// SIGTERM, then SIGKILL after [`TERMINATE_GRACE`].
-async fn terminate(child: &mut Child) -> ExitStatus {
-    if let Some(pid) = child.id().and_then(|pid| i32::try_from(pid).ok()) {
-        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-        if let Ok(status) = tokio::time::timeout(TERMINATE_GRACE, child.wait()).await {
-            return status.map_or(ExitStatus::Unknown, convert_status);
+/// The command's two output files, each read from where the daemon's copy ends.
+struct Streams {
+    files: [(std::fs::File, u64, Stream); 2],
+    buf: Vec<u8>,
+}
+
+impl Streams {
+    fn open(entry: &Entry, from: [u64; 2]) -> std::io::Result<Self> {
+        let open = |name: &str, offset: u64, stream: Stream| -> std::io::Result<(std::fs::File, u64, Stream)> {
+            let mut file = std::fs::File::open(entry.path(name))?;
+            file.seek(SeekFrom::Start(offset))?;
+            Ok((file, offset, stream))
+        };
+        let files = [open(STDOUT, from[0], Stream::Stdout)?, open(STDERR, from[1], Stream::Stderr)?];
+        Ok(Self { files, buf: vec![0; MAX_CHUNK_BYTES] })
+    }
+
+    /// Sends what the files gained since the last look; whether there was any. `Err` when
+    /// the connection is gone.
+    ///
+    /// The reads are of small local files the command just wrote, in the page cache: they
+    /// are done in place rather than on the blocking pool.
+    async fn send_new(&mut self, id: RequestId, outgoing: &mpsc::Sender<ToDaemon>) -> Result<bool, ()> {
+        let mut any = false;
+        for (file, offset, stream) in &mut self.files {
+            for _ in 0..CHUNKS_PER_TURN {
+                let n = match file.read(&mut self.buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                let frame = ToDaemon::Output { id, stream: *stream, offset: *offset, data: self.buf[..n].to_vec() };
+                *offset += n as u64;
+                any = true;
+                if outgoing.send(frame).await.is_err() {
+                    return Err(());
+                }
+            }
         }
-    }
-    let _ = child.kill().await;
-    child.wait().await.map_or(ExitStatus::Unknown, convert_status)
-}
-
-/// A process status as the protocol carries it: the code, or the signal's name without
-/// `SIG` (`TERM`), or its number when the name is unknown.
-fn convert_status(status: std::process::ExitStatus) -> ExitStatus {
-    if let Some(code) = status.code() {
-        return ExitStatus::Code(code);
-    }
-    match status.signal() {
-        Some(number) => ExitStatus::Signal(
-            Signal::try_from(number)
-                .map_or_else(|_| number.to_string(), |signal| signal.as_str().trim_start_matches("SIG").to_owned()),
-        ),
-        None => ExitStatus::Unknown,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn statuses() {
-        assert_eq!(convert_status(std::process::ExitStatus::from_raw(3 << 8)), ExitStatus::Code(3));
-        assert_eq!(convert_status(std::process::ExitStatus::from_raw(15)), ExitStatus::Signal("TERM".into()));
-        assert_eq!(convert_status(std::process::ExitStatus::from_raw(9)), ExitStatus::Signal("KILL".into()));
+        Ok(any)
     }
 }

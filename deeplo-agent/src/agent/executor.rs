@@ -1,16 +1,18 @@
 //! The [`Executor`]: one per connection, it dispatches the daemon's requests to a task each.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use super::bundle::{self, BundlePart};
-use super::command::{self, CommandRequest};
+use super::command::{self, CommandRequest, Input};
 use super::facts;
+use super::spool::Spool;
 use crate::protocol::{
-    MAX_BUFFERED_OUTPUT_BYTES, MAX_CHUNK_BYTES, MAX_IN_FLIGHT_REQUESTS, RequestId, ToAgent, ToDaemon,
+    MAX_BUFFERED_OUTPUT_BYTES, MAX_CHUNK_BYTES, MAX_IN_FLIGHT_REQUESTS, RequestId, Resume, ToAgent, ToDaemon,
 };
 
 /// How long a cancelled command has between SIGTERM and SIGKILL.
@@ -26,9 +28,11 @@ const REQUEST_QUEUE: usize = MAX_BUFFERED_OUTPUT_BYTES / MAX_CHUNK_BYTES;
 /// # Requests
 ///
 /// - [`ToAgent::Exec`] runs the program directly (no shell) with the given arguments,
-///   environment additions and working directory, in a task of its own: several commands run
-///   at once, each independent. Its output is sent as [`ToDaemon::Output`] chunks of at most
-///   [`MAX_CHUNK_BYTES`], then one [`ToDaemon::Exited`]. A program that is not found exits
+///   environment additions and working directory, under a [keeper](super::keeper) of its
+///   own, so that it outlives this executor and the agent itself: its output goes to its
+///   [spool](super::spool) entry, from where a task sends it as [`ToDaemon::Output`] chunks
+///   of at most [`MAX_CHUNK_BYTES`], then one [`ToDaemon::Exited`]. Several commands run at
+///   once, each independent. A program that is not found exits
 ///   127 with a `not found` line on stderr, and one that may not be executed exits 126, as
 ///   from a shell (the pipeline reads 127 as "not installed"); a missing working directory or
 ///   any other failure to start is [`ToDaemon::Failed`].
@@ -43,8 +47,13 @@ const REQUEST_QUEUE: usize = MAX_BUFFERED_OUTPUT_BYTES / MAX_CHUNK_BYTES;
 ///   by [`ToDaemon::Facts`], or by [`ToDaemon::Failed`] saying which socket did not answer.
 ///   Every call to the engine is bounded by [`DOCKER_TIMEOUT`](super::facts::DOCKER_TIMEOUT);
 ///   a [`Cancel`](ToAgent::Cancel) of it is ignored.
-/// - [`ToAgent::Reattach`] is answered for each id by [`ToDaemon::Reattached`], `running`
-///   when the request runs on this executor (commands do not survive a reconnect yet).
+/// - [`ToAgent::Reattach`] takes up the commands of earlier connections (of this agent or
+///   of one that ran before it) that the daemon still waits for: each is answered by
+///   [`ToDaemon::Reattached`], then its output from the daemon's offsets and its end follow
+///   as for a new command. A command whose input was partly lost on the way is stopped and
+///   not resumed. The first reattach of a connection also stops the commands of earlier
+///   connections that it does not name, nobody waiting for them, and clears out old
+///   entries. Bundle writes and Docker facts are not resumed: the daemon asks again.
 /// - [`ToAgent::Welcome`] concerns the connection and is ignored here.
 ///
 /// An [`Exec`](ToAgent::Exec), [`WriteBundle`](ToAgent::WriteBundle) or
@@ -58,36 +67,39 @@ const REQUEST_QUEUE: usize = MAX_BUFFERED_OUTPUT_BYTES / MAX_CHUNK_BYTES;
 /// # Backpressure
 ///
 /// Every frame goes out through the bounded `outgoing` channel, and a command's output is
-/// read only once the previous chunk has been queued: a slow daemon fills the channel, the
-/// command's pipes fill, and the command blocks on its writes. Memory stays bounded (one
-/// chunk per stream and the channel's capacity), output is slowed, never dropped. Standard
-/// input and bundle entries are queued per request up to [`MAX_BUFFERED_OUTPUT_BYTES`];
-/// past that the executor stops reading `incoming` until the request catches up, which
-/// pushes back on the connection.
+/// read from its file only once the previous chunk has been queued: memory stays bounded
+/// (one chunk per command and the channel's capacity) however fast a command writes, and
+/// what the daemon has not read yet waits on disk. Standard input and bundle entries are
+/// queued per request up to [`MAX_BUFFERED_OUTPUT_BYTES`]; past that the executor stops
+/// reading `incoming` until the request catches up, which pushes back on the connection.
 ///
 /// # Shutdown
 ///
-/// [`run`](Self::run) returns when `incoming` closes (the connection is gone); the commands
-/// still running are killed and bundle writes abandoned.
+/// [`run`](Self::run) returns when `incoming` closes (the connection is gone): bundle
+/// writes are abandoned, and the commands go on under their keepers, for the next
+/// connection to take up (or stop).
 #[derive(Debug)]
 pub struct Executor {
     outgoing: mpsc::Sender<ToDaemon>,
+    spool: Arc<Spool>,
     requests: HashMap<RequestId, Running>,
     tasks: JoinSet<RequestId>,
+    /// Whether the commands nobody waits for were stopped (at the first reattach).
+    swept: bool,
 }
 
 /// What the executor keeps of a request in progress.
 #[derive(Debug)]
 enum Running {
-    Command { stdin: Option<mpsc::Sender<Vec<u8>>>, cancel: Option<oneshot::Sender<()>> },
+    Command { input: Option<mpsc::Sender<Input>>, cancel: Option<oneshot::Sender<()>> },
     Bundle { parts: Option<mpsc::Sender<BundlePart>> },
     Facts,
 }
 
 impl Executor {
-    /// An executor that sends its frames to `outgoing`.
-    pub fn new(outgoing: mpsc::Sender<ToDaemon>) -> Self {
-        Self { outgoing, requests: HashMap::new(), tasks: JoinSet::new() }
+    /// An executor that sends its frames to `outgoing` and keeps its commands in `spool`.
+    pub fn new(outgoing: mpsc::Sender<ToDaemon>, spool: Arc<Spool>) -> Self {
+        Self { outgoing, spool, requests: HashMap::new(), tasks: JoinSet::new(), swept: false }
     }
 
     /// Carries out every request read from `incoming` until it closes; see the type's docs.
@@ -116,14 +128,16 @@ impl Executor {
                 self.start_command(CommandRequest { id, program, args, env, cwd, stdin }).await;
             }
             ToAgent::Stdin { id, data } => {
-                if let Some(Running::Command { stdin: Some(tx), .. }) = self.requests.get(&id) {
+                if let Some(Running::Command { input: Some(tx), .. }) = self.requests.get(&id) {
                     // An error means the command has ended: the rest of its input is moot.
-                    let _ = tx.send(data).await;
+                    let _ = tx.send(Input::Data(data)).await;
                 }
             }
             ToAgent::StdinEnd { id } => {
-                if let Some(Running::Command { stdin, .. }) = self.requests.get_mut(&id) {
-                    stdin.take();
+                if let Some(Running::Command { input, .. }) = self.requests.get_mut(&id)
+                    && let Some(tx) = input.take()
+                {
+                    let _ = tx.send(Input::End).await;
                 }
             }
             ToAgent::Cancel { id } => self.cancel(id),
@@ -137,12 +151,7 @@ impl Executor {
             }
             ToAgent::BundleEnd { id } => self.bundle_part(id, BundlePart::End).await,
             ToAgent::DockerFacts { id, project } => self.start_facts(id, project).await,
-            ToAgent::Reattach { ids } => {
-                for id in ids {
-                    let running = self.requests.contains_key(&id);
-                    self.send(ToDaemon::Reattached { id, running }).await;
-                }
-            }
+            ToAgent::Reattach { requests } => self.reattach(requests).await,
         }
     }
 
@@ -162,19 +171,51 @@ impl Executor {
         if let Some(reason) = self.refuse(id) {
             return self.fail(id, reason).await;
         }
-        let (stdin_tx, stdin_rx) = if request.stdin {
-            let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
-            (Some(tx), Some(rx))
-        } else {
-            (None, None)
-        };
+        let (input_tx, input_rx) = input_channel(request.stdin);
         let (cancel_tx, cancel_rx) = oneshot::channel();
         let outgoing = self.outgoing.clone();
+        let spool = Arc::clone(&self.spool);
         self.tasks.spawn(async move {
-            command::run(request, stdin_rx, cancel_rx, outgoing).await;
+            command::run(spool, request, input_rx, cancel_rx, outgoing).await;
             id
         });
-        self.requests.insert(id, Running::Command { stdin: stdin_tx, cancel: Some(cancel_tx) });
+        self.requests.insert(id, Running::Command { input: input_tx, cancel: Some(cancel_tx) });
+    }
+
+    /// Takes up the commands the daemon names; the first time, stops those it does not.
+    async fn reattach(&mut self, requests: Vec<Resume>) {
+        if !self.swept {
+            self.swept = true;
+            let wanted: HashSet<RequestId> =
+                requests.iter().map(|r| r.id).chain(self.requests.keys().copied()).collect();
+            self.spool.sweep(&wanted);
+        }
+        for resume in requests {
+            let id = resume.id;
+            if self.requests.contains_key(&id) {
+                self.send(ToDaemon::Reattached { id, running: true }).await;
+                continue;
+            }
+            let (entry, socket) = match command::reattach(&self.spool, &resume).await {
+                Ok(found) => found,
+                Err(why) => {
+                    tracing::warn!(id = id.0, "cannot resume a command: {why}");
+                    self.send(ToDaemon::Reattached { id, running: false }).await;
+                    continue;
+                }
+            };
+            // The answer goes out before the command's first frame.
+            self.send(ToDaemon::Reattached { id, running: true }).await;
+            let (input_tx, input_rx) = input_channel(socket.is_some());
+            let (cancel_tx, cancel_rx) = oneshot::channel();
+            let outgoing = self.outgoing.clone();
+            let from = [resume.stdout, resume.stderr];
+            self.tasks.spawn(async move {
+                command::resumed(id, entry, from, socket.zip(input_rx), cancel_rx, outgoing).await;
+                id
+            });
+            self.requests.insert(id, Running::Command { input: input_tx, cancel: Some(cancel_tx) });
+        }
     }
 
     async fn start_bundle(&mut self, id: RequestId, dir: String) {
@@ -244,5 +285,15 @@ impl Executor {
     async fn send(&self, message: ToDaemon) {
         // A closed channel means the connection is gone; `run` ends when `incoming` closes.
         let _ = self.outgoing.send(message).await;
+    }
+}
+
+/// The channel of a command's input, when it takes one.
+fn input_channel(takes_input: bool) -> (Option<mpsc::Sender<Input>>, Option<mpsc::Receiver<Input>>) {
+    if takes_input {
+        let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
+        (Some(tx), Some(rx))
+    } else {
+        (None, None)
     }
 }

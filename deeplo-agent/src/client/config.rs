@@ -9,9 +9,14 @@ use super::endpoint::Endpoint;
 use super::error::ClientError;
 use super::proxy::ProxyEnv;
 use super::tls::{self, Pin};
+use crate::agent::Spool;
 
 /// Where the agent keeps deploys unless told otherwise; only its free space is reported.
 pub const DEFAULT_DEPLOY_DIR: &str = "/srv/deeplo";
+
+/// Where the agent keeps its commands' spool unless told otherwise (the systemd unit's
+/// `StateDirectory=`).
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/deeplo-agent";
 
 /// The settings as given: flags, or the `DEEPLO_AGENT_*` variables.
 #[derive(Debug, Clone)]
@@ -29,6 +34,12 @@ pub struct ClientOptions {
     pub pin_sha256: Option<String>,
     /// The directory whose file system's free space the fingerprint reports.
     pub deploy_dir: PathBuf,
+    /// Where the commands' output, input and ends are kept, so that they outlive the agent
+    /// ([`Spool`]).
+    pub state_dir: PathBuf,
+    /// The program that keeps each command (`KEEPER keep ...`): the agent's own binary,
+    /// the running one when `None`.
+    pub keeper: Option<PathBuf>,
     /// The proxy variables to honour.
     pub proxy: ProxyEnv,
 }
@@ -44,6 +55,8 @@ impl ClientOptions {
             ca_file: None,
             pin_sha256: None,
             deploy_dir: PathBuf::from(DEFAULT_DEPLOY_DIR),
+            state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+            keeper: None,
             proxy: ProxyEnv::none(),
         }
     }
@@ -53,7 +66,8 @@ impl ClientOptions {
     /// # Errors
     ///
     /// [`ClientError::Config`] listing every problem found (bad URL, unreadable or empty
-    /// token file, bad host name, CA file or pin), each naming its flag or file.
+    /// token file, bad host name, CA file or pin, a state directory that cannot be
+    /// created), each naming its flag or file.
     pub fn build(self) -> Result<ClientConfig, ClientError> {
         let mut problems = Vec::new();
         let endpoint = keep(&mut problems, Endpoint::parse(&self.url).map_err(|e| e.to_string()));
@@ -66,9 +80,20 @@ impl ClientOptions {
             }
             _ => None,
         };
-        match (endpoint, token, host, pin) {
-            (Some(endpoint), Some(token), Some(host), Some(_)) if problems.is_empty() => {
-                Ok(ClientConfig { endpoint, token, host, tls, deploy_dir: self.deploy_dir, proxy: self.proxy })
+        let keeper = match self.keeper {
+            Some(keeper) => Ok(keeper),
+            None => std::env::current_exe().map_err(|e| format!("cannot find the agent's own binary: {e}")),
+        };
+        let keeper = keep(&mut problems, keeper);
+        let spool = keeper.and_then(|keeper| {
+            let spool = Spool::open(&self.state_dir, keeper)
+                .map_err(|e| format!("--state-dir {}: cannot create it: {e}", self.state_dir.display()));
+            keep(&mut problems, spool)
+        });
+        match (endpoint, token, host, pin, spool) {
+            (Some(endpoint), Some(token), Some(host), Some(_), Some(spool)) if problems.is_empty() => {
+                let (deploy_dir, proxy, spool) = (self.deploy_dir, self.proxy, Arc::new(spool));
+                Ok(ClientConfig { endpoint, token, host, tls, deploy_dir, spool, proxy })
             }
             _ => Err(ClientError::Config(problems.join("; "))),
         }
@@ -94,6 +119,7 @@ pub struct ClientConfig {
     /// Only for `wss://`.
     pub(super) tls: Option<Arc<rustls::ClientConfig>>,
     pub(super) deploy_dir: PathBuf,
+    pub(super) spool: Arc<Spool>,
     pub(super) proxy: ProxyEnv,
 }
 
@@ -154,10 +180,11 @@ mod tests {
         let empty = dir.path().join("empty");
         std::fs::write(&empty, " \n").unwrap();
         let mut options = ClientOptions::new("http://d.example.com", &empty);
+        options.state_dir = empty.join("below-a-file");
         options.pin_sha256 = Some("xyz".into());
         options.host = Some("two words".into());
         let message = options.build().unwrap_err().to_string();
-        for part in ["--url", "--token-file", "the file is empty", "--pin-sha256", "--host"] {
+        for part in ["--url", "--token-file", "the file is empty", "--pin-sha256", "--host", "--state-dir"] {
             assert!(message.contains(part), "{part}: {message}");
         }
     }
@@ -167,11 +194,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("token");
         std::fs::write(&file, "  tok-s3cret\n").unwrap();
-        let config = ClientOptions::new("ws://127.0.0.1:9/", &file).build().unwrap();
+        let mut options = ClientOptions::new("ws://127.0.0.1:9/", &file);
+        options.state_dir = dir.path().join("state");
+        let config = options.build().unwrap();
         assert_eq!(config.token.expose(), "tok-s3cret");
         assert!(!format!("{config:?}").contains("s3cret"));
         assert_eq!(config.endpoint().path(), "/agent/v1/connect");
-        let missing = ClientOptions::new("ws://127.0.0.1:9/", dir.path().join("nope")).build().unwrap_err();
+        let mut options = ClientOptions::new("ws://127.0.0.1:9/", dir.path().join("nope"));
+        options.state_dir = dir.path().join("state");
+        let missing = options.build().unwrap_err();
         assert!(missing.to_string().contains("nope") && missing.is_final());
     }
 }

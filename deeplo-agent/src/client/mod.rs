@@ -2,9 +2,9 @@
 //! that tests and embedders run it in-process.
 //!
 //! [`Client::run`] connects to the daemon's [`CONNECT_PATH`] over a WebSocket, says hello,
-//! serves the daemon's requests with an [`Executor`](crate::agent::Executor) and connects
-//! again after [`reconnect_delay`] when the connection
-//! ends, until the daemon refuses the agent for good ([`ClientError::is_final`]) or the
+//! serves the daemon's requests with an [`Executor`](crate::agent::Executor) (one per
+//! connection, its commands kept in the [`Spool`](crate::agent::Spool) across them) and
+//! connects again after [`reconnect_delay`] when the connection ends, until the daemon refuses the agent for good ([`ClientError::is_final`]) or the
 //! caller's shutdown future completes.
 //!
 //! # The upgrade request
@@ -46,7 +46,7 @@ mod tls;
 
 use std::future::Future;
 
-pub use config::{ClientConfig, ClientOptions, DEFAULT_DEPLOY_DIR, Token};
+pub use config::{ClientConfig, ClientOptions, DEFAULT_DEPLOY_DIR, DEFAULT_STATE_DIR, Token};
 pub use connect::{AGENT_VERSION, CONNECT_TIMEOUT, HOST_HEADER};
 pub use endpoint::{CONNECT_PATH, Endpoint};
 pub use error::ClientError;
@@ -86,23 +86,14 @@ impl Client {
     /// The final [`ClientError`]: a close code that says not to retry (4401, 4409, 4410,
     /// quoting the daemon's reason) or an HTTP 401/403 on the upgrade. Everything else is
     /// logged and retried.
+    ///
+    /// The commands still running when it returns go on under their keepers: an agent
+    /// started again within the daemon's grace takes them up.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), ClientError> {
-        let mut requests = session::Requests::start();
-        let result = self.serve(&mut requests, shutdown).await;
-        requests.stop().await;
-        result
-    }
-
-    /// [`run`](Self::run) with its executor, kept across connections.
-    async fn serve(
-        &self,
-        requests: &mut session::Requests,
-        shutdown: impl Future<Output = ()>,
-    ) -> Result<(), ClientError> {
         let mut shutdown = std::pin::pin!(shutdown);
         let mut attempt: u32 = 0;
         loop {
-            let end = self.connect_with(requests, shutdown.as_mut()).await;
+            let end = self.connect_with(shutdown.as_mut()).await;
             match end.result {
                 Ok(()) => return Ok(()),
                 Err(e) if e.is_final() => return Err(e),
@@ -123,16 +114,12 @@ impl Client {
     }
 
     /// One connection: connects, says hello and serves until it ends or `shutdown`
-    /// completes; the commands it started are stopped then. [`run`](Self::run) is this in a
-    /// loop with the backoff, its commands kept running across the reconnects.
+    /// completes. [`run`](Self::run) is this in a loop with the backoff.
     pub async fn connect_once(&self, shutdown: impl Future<Output = ()>) -> SessionEnd {
-        let mut requests = session::Requests::start();
-        let end = self.connect_with(&mut requests, shutdown).await;
-        requests.stop().await;
-        end
+        self.connect_with(shutdown).await
     }
 
-    async fn connect_with(&self, requests: &mut session::Requests, shutdown: impl Future<Output = ()>) -> SessionEnd {
+    async fn connect_with(&self, shutdown: impl Future<Output = ()>) -> SessionEnd {
         let mut shutdown = std::pin::pin!(shutdown);
         let mut welcomed = false;
         tracing::debug!(url = %self.config.endpoint, "connecting");
@@ -141,7 +128,7 @@ impl Client {
             socket = connect::open(&self.config) => socket,
         };
         let result = match socket {
-            Ok(socket) => session::run(socket, &self.config, requests, shutdown, &mut welcomed).await,
+            Ok(socket) => session::run(socket, &self.config, &self.config.spool, shutdown, &mut welcomed).await,
             Err(e) => Err(e),
         };
         SessionEnd { welcomed, result }

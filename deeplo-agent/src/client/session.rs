@@ -1,10 +1,12 @@
-//! One connection, from the hello to its end: the handshake, then the [`Executor`] on
-//! bounded channels between the socket's frames and the requests, with heartbeats and
-//! fingerprint updates on the side.
+//! One connection, from the hello to its end: the handshake, then an [`Executor`] of its
+//! own on bounded channels between the socket's frames and the requests, with heartbeats
+//! and fingerprint updates on the side. The commands outlive the connection in the
+//! [`Spool`]; the next connection's executor takes them up.
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -17,8 +19,8 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use super::config::ClientConfig;
 use super::connect::{AGENT_VERSION, Socket};
 use super::error::ClientError;
-use crate::agent::Executor;
 use crate::agent::fingerprint::{self, FINGERPRINT_INTERVAL};
+use crate::agent::{Executor, Spool};
 use crate::protocol::{
     self, CloseCode, Fingerprint, Frame, Hello, PROTOCOL_VERSION, ToAgent, ToDaemon, Welcome, accept_welcome,
 };
@@ -49,7 +51,7 @@ enum Read {
 pub(super) async fn run<F: Future<Output = ()>>(
     mut socket: Socket,
     config: &ClientConfig,
-    requests: &mut Requests,
+    spool: &Arc<Spool>,
     mut shutdown: Pin<&mut F>,
     welcomed: &mut bool,
 ) -> Result<(), ClientError> {
@@ -65,7 +67,16 @@ pub(super) async fn run<F: Future<Output = ()>>(
             heartbeat_secs = welcome.heartbeat_interval_secs,
             "connected to the daemon"
         );
-        serve(&mut socket, &welcome, config, requests, shutdown).await
+        let (to_executor, incoming) = mpsc::channel(CHANNEL_CAPACITY);
+        let (outgoing, mut replies) = mpsc::channel(CHANNEL_CAPACITY);
+        let executor = tokio::spawn(Executor::new(outgoing.clone(), Arc::clone(spool)).run(incoming));
+        let channels = Channels { to_executor, replies: &mut replies, outgoing };
+        let end = serve(&mut socket, &welcome, config, channels, shutdown).await;
+        // The executor ends with its input (and cannot wait on its replies, dropped first);
+        // its commands go on under their keepers.
+        drop(replies);
+        let _ = executor.await;
+        end
     }
     .await;
     if let Err(ClientError::Closed { .. }) = result {
@@ -106,33 +117,11 @@ async fn handshake(socket: &mut Socket, config: &ClientConfig) -> Result<Welcome
     Ok(welcome)
 }
 
-/// The [`Executor`] and its channels, kept across the connections of one agent: a command
-/// goes on running while the connection drops, its output waits in the bounded channel
-/// (then in its pipes: the command blocks on its writes, nothing is dropped), and the next
-/// connection carries it on, as the daemon's [`Reattach`](ToAgent::Reattach) expects.
-#[derive(Debug)]
-pub(super) struct Requests {
+/// The channels between the socket and the connection's executor.
+struct Channels<'a> {
     to_executor: mpsc::Sender<ToAgent>,
-    replies: mpsc::Receiver<ToDaemon>,
+    replies: &'a mut mpsc::Receiver<ToDaemon>,
     outgoing: mpsc::Sender<ToDaemon>,
-    executor: tokio::task::JoinHandle<()>,
-}
-
-impl Requests {
-    pub(super) fn start() -> Self {
-        let (to_executor, incoming) = mpsc::channel(CHANNEL_CAPACITY);
-        let (outgoing, replies) = mpsc::channel(CHANNEL_CAPACITY);
-        let executor = tokio::spawn(Executor::new(outgoing.clone()).run(incoming));
-        Self { to_executor, replies, outgoing, executor }
-    }
-
-    /// Stops what still runs: closing the executor's input ends it, and it kills its
-    /// commands.
-    pub(super) async fn stop(self) {
-        let Self { to_executor, replies, outgoing, executor } = self;
-        drop((to_executor, replies, outgoing));
-        let _ = executor.await;
-    }
 }
 
 /// The welcomed connection: frames in to the executor, its replies out, heartbeats.
@@ -140,18 +129,17 @@ async fn serve<F: Future<Output = ()>>(
     socket: &mut Socket,
     welcome: &Welcome,
     config: &ClientConfig,
-    requests: &mut Requests,
+    channels: Channels<'_>,
     mut shutdown: Pin<&mut F>,
 ) -> Result<(), ClientError> {
-    let fingerprints = tokio::spawn(report_fingerprints(requests.outgoing.clone(), config.deploy_dir.clone()));
+    let Channels { to_executor, replies, outgoing } = channels;
+    let fingerprints = tokio::spawn(report_fingerprints(outgoing, config.deploy_dir.clone()));
     let period = Duration::from_secs(welcome.heartbeat_interval_secs.max(1).into());
     let mut heartbeat = tokio::time::interval_at(Instant::now() + period, period);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // A request read but not yet taken by the executor. While it waits, the socket is not
     // read, but replies still go out: the executor may be waiting for room for them.
     let mut pending: Option<ToAgent> = None;
-    let to_executor = requests.to_executor.clone();
-    let replies = &mut requests.replies;
     let end = loop {
         tokio::select! {
             () = shutdown.as_mut() => break stop(socket).await,
@@ -177,8 +165,6 @@ async fn serve<F: Future<Output = ()>>(
             }
         }
     };
-    // The executor and its commands stay for the next connection; the caller stops them
-    // when no connection will come.
     fingerprints.abort();
     end
 }

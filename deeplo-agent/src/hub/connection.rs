@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 
 use super::routes::{Owner, Routes};
 use super::transport::AgentTransport;
-use crate::protocol::{self, MAX_IN_FLIGHT_REQUESTS, RequestId, ToAgent, ToDaemon};
+use crate::protocol::{self, MAX_IN_FLIGHT_REQUESTS, RequestId, Resume, ToAgent, ToDaemon};
 
 /// The daemon's end of one agent's connection: the channel pair its frames travel on, and
 /// the [`AgentTransport`]s that share it.
@@ -21,8 +21,9 @@ use crate::protocol::{self, MAX_IN_FLIGHT_REQUESTS, RequestId, ToAgent, ToDaemon
 ///
 /// - A task reads `incoming` and routes each reply by its request id to the request waiting
 ///   for it, whichever transport started it.
-/// - Request ids are numbered from 1 for the whole connection and never reused, as
-///   [`RequestId`] requires.
+/// - Request ids are numbered for the whole connection from a random start and never
+///   reused, as [`RequestId`] requires; the random start keeps the ids of a restarted
+///   daemon apart from those of the one before it, still in the agent's spool.
 /// - At most [`MAX_IN_FLIGHT_REQUESTS`] requests are in flight on the connection, all its
 ///   transports together; more wait for a slot.
 /// - A reply for no request in flight breaks the protocol: it is logged and counted
@@ -53,7 +54,7 @@ impl AgentConnection {
             outgoing,
             routes: Routes::default(),
             slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT_REQUESTS)),
-            next_id: AtomicU64::new(1),
+            next_id: AtomicU64::new(1 + (rand::random::<u64>() >> 16)),
             next_owner: AtomicU64::new(1),
             lost: watch::Sender::new(false),
         });
@@ -97,6 +98,18 @@ impl AgentConnection {
     /// The requests in flight on this connection, all its transports together.
     pub fn in_flight(&self) -> Vec<RequestId> {
         self.link.routes.in_flight()
+    }
+
+    /// The requests in flight with how far each got: what a new socket's
+    /// [`Reattach`](ToAgent::Reattach) names.
+    pub fn resumes(&self) -> Vec<Resume> {
+        self.link.routes.resumes()
+    }
+
+    /// `message` was written to the agent's socket (the writer's report): the input counts
+    /// that a [`Resume`] carries.
+    pub fn sent(&self, message: &ToAgent) {
+        self.link.routes.sent(message);
     }
 
     /// Ends the request `id` as lost (its caller gets [`ErrorKind::Unreachable`]): after a

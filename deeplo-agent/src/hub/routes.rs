@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 
-use crate::protocol::{MAX_BUFFERED_OUTPUT_BYTES, MAX_CHUNK_BYTES, RequestId, ToDaemon};
+use crate::protocol::{MAX_BUFFERED_OUTPUT_BYTES, MAX_CHUNK_BYTES, RequestId, Resume, Stream, ToAgent, ToDaemon};
 
 /// Replies queued for one request and not yet taken: [`MAX_BUFFERED_OUTPUT_BYTES`] of full
 /// output chunks.
@@ -32,13 +32,20 @@ struct Table {
 }
 
 /// One request in flight: the transport that started it, where its replies go (none once
-/// its caller stopped waiting or its transport closed: its late replies are dropped), and
-/// its slot among the connection's requests in flight, freed by its last reply.
+/// its caller stopped waiting or its transport closed: its late replies are dropped), its
+/// slot among the connection's requests in flight, freed by its last reply, and how far
+/// its streams got, for a [`Resume`] after a reconnect.
 #[derive(Debug)]
 struct Route {
     owner: Owner,
     replies: Option<mpsc::Sender<ToDaemon>>,
     _slot: OwnedSemaphorePermit,
+    /// The bytes of stdout and stderr passed on.
+    received: [u64; 2],
+    /// The bytes of input written to a socket.
+    input_sent: u64,
+    /// Whether its `StdinEnd` was written to a socket.
+    input_ended: bool,
 }
 
 /// Why a request could not be registered.
@@ -77,7 +84,9 @@ impl Routes {
             return Err(Refused::Closed);
         }
         let (tx, rx) = mpsc::channel(REPLY_QUEUE);
-        table.routes.insert(id, Route { owner, replies: Some(tx), _slot: slot });
+        let route =
+            Route { owner, replies: Some(tx), _slot: slot, received: [0; 2], input_sent: 0, input_ended: false };
+        table.routes.insert(id, route);
         Ok(rx)
     }
 
@@ -107,8 +116,10 @@ impl Routes {
 
     /// Passes one reply of the agent on to the request it names, waiting while that
     /// request's queue is full. A reply for no request in flight is a protocol violation,
-    /// counted and logged.
-    pub(super) async fn deliver(&self, message: ToDaemon) {
+    /// counted and logged. Output is passed on once: the bytes of a chunk the request has
+    /// already had (sent again after a reconnect) are cut off, and a chunk that starts past
+    /// what it has had (output lost) is a violation.
+    pub(super) async fn deliver(&self, mut message: ToDaemon) {
         let Some(id) = message.request_id() else {
             // Hello, Heartbeat, FingerprintUpdate: the connection's business, not a request's.
             return;
@@ -122,29 +133,77 @@ impl Routes {
             if table.lost {
                 return;
             }
-            let found = table.routes.get(&id).map(|route| route.replies.clone());
+            let Some(route) = table.routes.get_mut(&id) else {
+                drop(table);
+                return self.violation(&message);
+            };
+            if let ToDaemon::Output { stream, offset, data, .. } = &mut message {
+                let have = &mut route.received[stream_index(*stream)];
+                if *offset > *have {
+                    let gap = *offset - *have;
+                    drop(table);
+                    self.violations.send_modify(|n| *n += 1);
+                    tracing::warn!(id = id.0, gap, "the agent's output skips bytes the daemon never had");
+                    return;
+                }
+                let repeated = usize::try_from(*have - *offset).unwrap_or(usize::MAX);
+                if repeated >= data.len() {
+                    return;
+                }
+                data.drain(..repeated);
+                *offset = *have;
+                *have += data.len() as u64;
+            }
+            let replies = route.replies.clone();
             if last {
                 table.routes.remove(&id);
             }
-            found
+            replies
         };
-        match replies {
-            Some(Some(tx)) => {
-                // An error means the caller is gone between `abandon` and now: nothing to do.
-                let _ = tx.send(message).await;
-            }
-            Some(None) => {}
-            None => self.violation(&message),
+        if let Some(tx) = replies {
+            // An error means the caller is gone between `abandon` and now: nothing to do.
+            let _ = tx.send(message).await;
         }
     }
 
-    /// The ids of every request in flight (waited for or not), for a
-    /// [`Reattach`](crate::protocol::ToAgent::Reattach) after a reconnect.
+    /// The ids of every request in flight (waited for or not).
     pub(super) fn in_flight(&self) -> Vec<RequestId> {
         let table = self.table.lock().unwrap();
         let mut ids: Vec<RequestId> = table.routes.keys().copied().collect();
         ids.sort();
         ids
+    }
+
+    /// Every request in flight with how far it got, for a
+    /// [`Reattach`](crate::protocol::ToAgent::Reattach) after a reconnect.
+    pub(super) fn resumes(&self) -> Vec<Resume> {
+        let table = self.table.lock().unwrap();
+        let mut resumes: Vec<Resume> = table
+            .routes
+            .iter()
+            .map(|(id, route)| Resume {
+                id: *id,
+                stdout: route.received[0],
+                stderr: route.received[1],
+                input: route.input_sent,
+                input_ended: route.input_ended,
+            })
+            .collect();
+        resumes.sort_by_key(|r| r.id);
+        resumes
+    }
+
+    /// `message` was written to the agent's socket: counts the input it carries.
+    pub(super) fn sent(&self, message: &ToAgent) {
+        let (id, len, end) = match message {
+            ToAgent::Stdin { id, data } => (id, data.len() as u64, false),
+            ToAgent::StdinEnd { id } => (id, 0, true),
+            _ => return,
+        };
+        if let Some(route) = self.table.lock().unwrap().routes.get_mut(id) {
+            route.input_sent += len;
+            route.input_ended |= end;
+        }
     }
 
     /// Ends the request `id` without a last reply (its caller sees its replies end): the
@@ -181,5 +240,12 @@ impl Routes {
         let mut table = self.table.lock().unwrap();
         table.lost = true;
         table.routes.drain().filter(|(_, route)| route.replies.is_some()).map(|(id, _)| id).collect()
+    }
+}
+
+fn stream_index(stream: Stream) -> usize {
+    match stream {
+        Stream::Stdout => 0,
+        Stream::Stderr => 1,
     }
 }

@@ -137,25 +137,28 @@ async fn run(
         connected_at: now,
         last_seen: now,
     }));
-    // The same agent coming back within the grace carries on the requests of its last
-    // connection: the same ids, the same callers waiting for their replies.
-    let (connection, outgoing, to_daemon, first) = match hub.adopt(&host).await {
+    // The same agent coming back within the grace (or started again) carries on the
+    // requests of its last connection: the same ids, the same callers waiting for their
+    // replies. The first request says which, none on a fresh connection: the agent stops
+    // the commands nobody waits for.
+    let (connection, outgoing, to_daemon, requests) = match hub.adopt(&host).await {
         Some(detached) => {
-            let ids = detached.connection.in_flight();
-            tracing::info!(host = %host, requests = ids.len(), "the agent is back; re-attaching its requests");
-            (detached.connection, detached.outgoing, detached.to_daemon, Some(ToAgent::Reattach { ids }))
+            let requests = detached.connection.resumes();
+            tracing::info!(host = %host, requests = requests.len(), "the agent is back; re-attaching its requests");
+            (detached.connection, detached.outgoing, detached.to_daemon, requests)
         }
         None => {
             let (to_agent, outgoing) = mpsc::channel(QUEUE);
             let (to_daemon, incoming) = mpsc::channel(QUEUE);
-            (Arc::new(AgentConnection::new(host.as_str(), to_agent, incoming)), outgoing, to_daemon, None)
+            (Arc::new(AgentConnection::new(host.as_str(), to_agent, incoming)), outgoing, to_daemon, Vec::new())
         }
     };
+    let first = ToAgent::Reattach { requests };
     let violated = connection.violated();
     tokio::pin!(violated);
     let (kick, mut kicked) = oneshot::channel();
     let (close, closing) = oneshot::channel();
-    let writer = tokio::spawn(write(sink, outgoing, closing, first));
+    let writer = tokio::spawn(write(sink, Arc::clone(&connection), outgoing, closing, first));
     let registration = hub.register(Arc::clone(&connection), Arc::clone(&live), kick);
     tracing::info!(host = %host, agent = %agent_version, protocol, "agent connected");
 
@@ -223,17 +226,18 @@ async fn run(
     tracing::info!(host = %host, code = ?end.code, why = %end.log, "agent disconnected");
 }
 
-/// Sends `first` (a reattach), then the connection's frames to the socket, then the close
-/// frame; returns the channel of frames still to send, for a connection that is detached.
-/// A frame whose write failed is lost with the socket.
+/// Sends `first` (the reattach), then the connection's frames to the socket, then the
+/// close frame; returns the channel of frames still to send, for a connection that is
+/// detached. A frame whose write failed is lost with the socket; every frame written is
+/// reported to the `connection` (for the input counts of a later reattach).
 async fn write(
     mut sink: SplitSink<WebSocket, Message>,
+    connection: Arc<AgentConnection>,
     mut outgoing: mpsc::Receiver<ToAgent>,
     mut closing: oneshot::Receiver<Message>,
-    first: Option<ToAgent>,
+    first: ToAgent,
 ) -> mpsc::Receiver<ToAgent> {
-    if let Some(first) = first
-        && let Ok(bytes) = protocol::encode(&Frame::from(first))
+    if let Ok(bytes) = protocol::encode(&Frame::from(first))
         && sink.send(Message::Binary(bytes.into())).await.is_err()
     {
         return outgoing;
@@ -255,10 +259,14 @@ async fn write(
                     }
                     return outgoing;
                 };
-                match protocol::encode(&Frame::from(message)) {
+                let frame = Frame::from(message);
+                match protocol::encode(&frame) {
                     Ok(bytes) => {
                         if sink.send(Message::Binary(bytes.into())).await.is_err() {
                             return outgoing;
+                        }
+                        if let Frame::ToAgent(message) = &frame {
+                            connection.sent(message);
                         }
                     }
                     // The connection checks every message before it queues it.

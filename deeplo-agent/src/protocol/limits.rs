@@ -80,8 +80,8 @@ pub fn validate_to_agent(message: &ToAgent) -> Result<(), String> {
             bundle_path(path)?;
             if target.is_empty() { Err("a symlink target is empty".into()) } else { no_nul("target", target) }
         }
-        ToAgent::Reattach { ids } if ids.len() > MAX_IN_FLIGHT_REQUESTS => {
-            Err(format!("{} ids to reattach, more than {MAX_IN_FLIGHT_REQUESTS}", ids.len()))
+        ToAgent::Reattach { requests } if requests.len() > MAX_IN_FLIGHT_REQUESTS => {
+            Err(format!("{} requests to reattach, more than {MAX_IN_FLIGHT_REQUESTS}", requests.len()))
         }
         ToAgent::StdinEnd { .. }
         | ToAgent::Cancel { .. }
@@ -164,7 +164,7 @@ fn bundle_path(path: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::RequestId;
+    use crate::protocol::{RequestId, Resume};
 
     fn exec(program: &str, args: Vec<String>, env: Vec<(String, String)>, cwd: Option<&str>) -> Frame {
         let cwd = cwd.map(str::to_owned);
@@ -195,6 +195,7 @@ mod tests {
         let output = Frame::ToDaemon(ToDaemon::Output {
             id: RequestId(1),
             stream: crate::protocol::Stream::Stderr,
+            offset: 0,
             data: vec![0; MAX_CHUNK_BYTES + 1],
         });
         assert!(validate(&output).is_err());
@@ -212,7 +213,8 @@ mod tests {
 
     #[test]
     fn reattach_and_welcome_bounds() {
-        let reattach = |n| Frame::ToAgent(ToAgent::Reattach { ids: vec![RequestId(1); n] });
+        let resume = Resume { id: RequestId(1), stdout: 0, stderr: 0, input: 0, input_ended: false };
+        let reattach = |n| Frame::ToAgent(ToAgent::Reattach { requests: vec![resume.clone(); n] });
         assert!(validate(&reattach(MAX_IN_FLIGHT_REQUESTS)).is_ok());
         assert!(validate(&reattach(MAX_IN_FLIGHT_REQUESTS + 1)).is_err());
         let welcome = |interval, allowance| {

@@ -130,11 +130,14 @@ pub enum ToAgent {
         /// Only the containers of this Compose project; every container when `None`.
         project: Option<String>,
     },
-    /// Sent after a reconnect: which of these requests are still running? Answered by one
-    /// [`ToDaemon::Reattached`] per id; the output of a running one then flows again.
+    /// The daemon's first request on every connection: the requests of an earlier
+    /// connection of this agent that it still waits for (none on a fresh start). Answered by
+    /// one [`ToDaemon::Reattached`] per request; the output of each one resumed then flows
+    /// again from where the daemon's copy ends. A command of an earlier connection that is
+    /// not named is one nobody waits for: the agent stops it.
     Reattach {
-        /// At most [`MAX_IN_FLIGHT_REQUESTS`](super::MAX_IN_FLIGHT_REQUESTS) ids.
-        ids: Vec<RequestId>,
+        /// At most [`MAX_IN_FLIGHT_REQUESTS`](super::MAX_IN_FLIGHT_REQUESTS) requests.
+        requests: Vec<Resume>,
     },
 }
 
@@ -153,6 +156,10 @@ pub enum ToDaemon {
         id: RequestId,
         /// Which stream.
         stream: Stream,
+        /// Where `data` starts in the stream (the bytes of the stream before it). After a
+        /// [`ToAgent::Reattach`] a chunk may repeat bytes the daemon already has, which it
+        /// skips; a chunk past the end of what it has is a protocol violation.
+        offset: u64,
         /// At most [`MAX_CHUNK_BYTES`](super::MAX_CHUNK_BYTES) bytes.
         data: Vec<u8>,
     },
@@ -183,14 +190,32 @@ pub enum ToDaemon {
         /// What Docker reported.
         facts: DockerFacts,
     },
-    /// The answer to [`ToAgent::Reattach`] for one id.
+    /// The answer to [`ToAgent::Reattach`] for one request.
     Reattached {
         /// The request asked about.
         id: RequestId,
-        /// Whether it is still running (its output follows); when `false` the agent does
-        /// not know it, or it ended while the connection was down and its result is lost.
+        /// Whether it is resumed: its output from the daemon's offsets follows, then its
+        /// end (it may have ended while no connection was up). When `false` the agent does
+        /// not know it, lost its end (the machine restarted), or lost input the daemon had
+        /// sent: it fails, and a command still running is stopped.
         running: bool,
     },
+}
+
+/// A request the daemon waits for across a reconnect, with what it has of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resume {
+    /// The request.
+    pub id: RequestId,
+    /// The bytes of standard output the daemon has received.
+    pub stdout: u64,
+    /// The bytes of standard error the daemon has received.
+    pub stderr: u64,
+    /// The bytes of standard input the daemon has sent: when the command has received
+    /// fewer, that input is lost and the command cannot be resumed.
+    pub input: u64,
+    /// Whether the daemon has sent [`ToAgent::StdinEnd`].
+    pub input_ended: bool,
 }
 
 /// The agent introduces itself. Frozen: every version reads it.

@@ -12,7 +12,8 @@
 //! protocol closes with the code of the [`ProtocolError`]
 //! ([`ProtocolError::close_code`]). After a close the agent waits
 //! [`reconnect_delay`] and connects again unless [`CloseCode::should_retry`] says no; on the
-//! new connection the daemon asks which requests still run ([`ToAgent::Reattach`]).
+//! new connection the daemon's first request names those of the earlier connections it
+//! still waits for ([`ToAgent::Reattach`]).
 //!
 //! # Wire format
 //!
@@ -55,7 +56,7 @@ pub use limits::{
     MAX_ENV, MAX_FRAME_BYTES, MAX_IN_FLIGHT_REQUESTS, validate, validate_to_agent, validate_to_daemon,
 };
 pub use messages::{
-    Container, Direction, DockerFacts, ExitStatus, Fingerprint, Frame, Hello, RequestId, Stream, ToAgent, ToDaemon,
-    Welcome,
+    Container, Direction, DockerFacts, ExitStatus, Fingerprint, Frame, Hello, RequestId, Resume, Stream, ToAgent,
+    ToDaemon, Welcome,
 };
 pub use version::{OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION, Side, VersionMismatch, accept_welcome, negotiate};

@@ -203,6 +203,8 @@ pub fn token_file() -> TokenFile {
 pub fn options(url: &str, token: &TokenFile) -> ClientOptions {
     let mut options = ClientOptions::new(url, &token.path);
     options.deploy_dir = token.dir.path().join("deploys");
+    options.state_dir = token.dir.path().join("state");
+    options.keeper = Some(env!("CARGO_BIN_EXE_deeplo-agent").into());
     options
 }
 

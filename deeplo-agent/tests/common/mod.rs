@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use deeplo_agent::agent::Executor;
+use deeplo_agent::agent::{Executor, Spool};
 use deeplo_agent::hub::AgentConnection;
 use deeplo_agent::protocol::{self, Frame, RequestId, ToAgent, ToDaemon};
 use tokio::sync::mpsc;
@@ -20,6 +20,16 @@ pub struct Wire {
     /// Aborting it drops the agent-to-daemon direction, as a lost connection would.
     #[allow(dead_code, reason = "not every test binary reads it")]
     pub to_daemon: JoinHandle<()>,
+    /// The agent's state directory (its spool).
+    #[allow(dead_code, reason = "not every test binary reads it")]
+    pub state: tempfile::TempDir,
+}
+
+/// A spool in a new temporary directory, its commands kept by the agent binary.
+#[allow(dead_code, reason = "not every test binary reads it")]
+pub fn spool() -> (Arc<Spool>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    (Arc::new(Spool::open(dir.path(), env!("CARGO_BIN_EXE_deeplo-agent")).unwrap()), dir)
 }
 
 fn through_wire_to_agent(message: ToAgent) -> ToAgent {
@@ -60,6 +70,7 @@ pub fn connect(host: &str) -> Wire {
         through_wire_to_agent(message)
     });
     let to_daemon = pump(wire_out, to_daemon_tx, through_wire_to_daemon);
-    tokio::spawn(Executor::new(agent_out).run(agent_in));
-    Wire { connection: AgentConnection::new(host, daemon_tx, daemon_rx), started, to_daemon }
+    let (spool, state) = spool();
+    tokio::spawn(Executor::new(agent_out, spool).run(agent_in));
+    Wire { connection: AgentConnection::new(host, daemon_tx, daemon_rx), started, to_daemon, state }
 }

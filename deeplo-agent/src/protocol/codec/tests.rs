@@ -1,6 +1,6 @@
 use super::*;
 use crate::protocol::{
-    Container, DockerFacts, ExitStatus, Fingerprint, Hello, MAX_CHUNK_BYTES, RequestId, Stream, Welcome,
+    Container, DockerFacts, ExitStatus, Fingerprint, Hello, MAX_CHUNK_BYTES, RequestId, Resume, Stream, Welcome,
 };
 
 fn fingerprint() -> Fingerprint {
@@ -41,7 +41,12 @@ fn to_agent_samples() -> Vec<ToAgent> {
         ToAgent::BundleSymlink { id, path: "current".into(), target: "../releases/abc".into() },
         ToAgent::BundleEnd { id },
         ToAgent::DockerFacts { id, project: Some("web".into()) },
-        ToAgent::Reattach { ids: vec![RequestId(1), RequestId(u64::MAX)] },
+        ToAgent::Reattach {
+            requests: vec![
+                Resume { id: RequestId(1), stdout: 0, stderr: 0, input: 0, input_ended: false },
+                Resume { id: RequestId(u64::MAX), stdout: u64::MAX, stderr: 3, input: 1 << 40, input_ended: true },
+            ],
+        },
     ]
 }
 
@@ -51,7 +56,7 @@ fn to_daemon_samples() -> Vec<ToDaemon> {
         ToDaemon::Hello(Hello { protocol: 1, agent_version: "0.1.0".into(), fingerprint: fingerprint() }),
         ToDaemon::Heartbeat,
         ToDaemon::FingerprintUpdate(fingerprint()),
-        ToDaemon::Output { id, stream: Stream::Stderr, data: b"pulling\n".to_vec() },
+        ToDaemon::Output { id, stream: Stream::Stderr, offset: 1 << 33, data: b"pulling\n".to_vec() },
         ToDaemon::Exited { id, status: ExitStatus::Code(-1) },
         ToDaemon::Failed { id, message: "docker: not found in PATH".into() },
         ToDaemon::BundleWritten { id },
