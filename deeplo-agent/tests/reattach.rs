@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use deeplo_agent::client::{Client, ClientOptions};
+use deeplo_agent::client::{Client, ClientConfig, ClientOptions};
 use deeplo_agent::hub::{Hub, HubOptions, router};
 use deeplo_core::model::HostName;
 use deeplo_core::transport::OutputStream;
@@ -59,7 +59,16 @@ struct Bed {
     hub: Arc<Hub>,
     relay: Relay,
     agent: JoinHandle<()>,
+    config: ClientConfig,
     _dir: tempfile::TempDir,
+}
+
+/// Runs an agent with `config` in a task of its own (aborting it is the agent's death).
+fn run_agent(config: &ClientConfig) -> JoinHandle<()> {
+    let client = Client::new(config.clone());
+    tokio::spawn(async move {
+        let _ = client.run(std::future::pending()).await;
+    })
 }
 
 async fn bed(grace: Duration) -> Bed {
@@ -79,10 +88,8 @@ async fn bed(grace: Duration) -> Bed {
     options.state_dir = dir.path().join("state");
     options.keeper = Some(env!("CARGO_BIN_EXE_deeplo-agent").into());
     let config = options.build().unwrap();
-    let agent = tokio::spawn(async move {
-        let _ = Client::new(config).run(std::future::pending()).await;
-    });
-    let bed = Bed { hub, relay, agent, _dir: dir };
+    let agent = run_agent(&config);
+    let bed = Bed { hub, relay, agent, config, _dir: dir };
     bed.connected().await;
     bed
 }
@@ -154,6 +161,26 @@ async fn a_command_survives_a_dropped_connection_within_the_grace() {
     std::fs::write(started.work.path().join("go"), "").unwrap();
     let output = started.running.await.unwrap().expect("the command carried on");
     assert_eq!(output.status, ExitStatus::Code(7));
+    assert_eq!(started.sink.0.lock().unwrap().as_str(), "start\nend\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_started_again_within_the_grace_takes_up_the_command() {
+    let mut bed = bed(Duration::from_secs(60)).await;
+    let host = HostName::new("h1").unwrap();
+    let started = start_waiting(&bed).await;
+
+    let before = bed.hub.agent(&host).unwrap().connected_at;
+    // The agent dies with its executor; the command goes on under its keeper.
+    bed.agent.abort();
+    bed.relay.cut();
+    bed.agent = run_agent(&bed.config);
+    until("the new agent is connected", || bed.hub.agent(&host).is_some_and(|agent| agent.connected_at != before))
+        .await;
+    std::fs::write(started.work.path().join("go"), "").unwrap();
+    let output = started.running.await.unwrap().expect("the command carried on");
+    assert_eq!(output.status, ExitStatus::Code(7));
+    assert_eq!(output.stdout_str(), "start\nend\n", "each byte once, in order");
     assert_eq!(started.sink.0.lock().unwrap().as_str(), "start\nend\n");
 }
 

@@ -249,3 +249,51 @@ fn stream_index(stream: Stream) -> usize {
         Stream::Stderr => 1,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio::sync::Semaphore;
+
+    use super::*;
+
+    fn output(offset: u64, data: &[u8]) -> ToDaemon {
+        ToDaemon::Output { id: RequestId(1), stream: Stream::Stdout, offset, data: data.to_vec() }
+    }
+
+    #[tokio::test]
+    async fn output_sent_again_is_passed_on_once_and_a_gap_is_a_violation() {
+        let routes = Routes::default();
+        let slot = Arc::new(Semaphore::new(1)).acquire_owned().await.unwrap();
+        let mut replies = routes.register(RequestId(1), 1, &AtomicBool::new(false), slot).unwrap();
+        routes.deliver(output(0, b"abc")).await;
+        // After a reconnect: the agent starts over from an older offset.
+        routes.deliver(output(1, b"bc")).await;
+        routes.deliver(output(2, b"cde")).await;
+        routes.deliver(output(5, b"")).await;
+        assert_eq!(replies.recv().await, Some(output(0, b"abc")));
+        assert_eq!(replies.recv().await, Some(output(3, b"de")));
+        assert!(replies.try_recv().is_err(), "nothing else was passed on");
+        assert_eq!(routes.resumes()[0].stdout, 5);
+        assert_eq!(routes.violations(), 0);
+        routes.deliver(output(9, b"lost before")).await;
+        assert_eq!(routes.violations(), 1);
+        assert!(replies.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn the_input_written_is_counted_for_a_resume() {
+        let routes = Routes::default();
+        let slot = Arc::new(Semaphore::new(1)).acquire_owned().await.unwrap();
+        let _replies = routes.register(RequestId(4), 1, &AtomicBool::new(false), slot).unwrap();
+        routes.sent(&ToAgent::Stdin { id: RequestId(4), data: vec![0; 10] });
+        routes.sent(&ToAgent::Stdin { id: RequestId(4), data: vec![0; 5] });
+        let resume = &routes.resumes()[0];
+        assert_eq!((resume.input, resume.input_ended), (15, false));
+        routes.sent(&ToAgent::StdinEnd { id: RequestId(4) });
+        routes.sent(&ToAgent::Stdin { id: RequestId(99), data: vec![0; 5] });
+        let resume = &routes.resumes()[0];
+        assert_eq!((resume.id, resume.input, resume.input_ended), (RequestId(4), 15, true));
+    }
+}
