@@ -2,8 +2,6 @@
 //! connection, or an agent started again) takes each one up from what the daemon has of it,
 //! or stops it when nobody waits for it. Real keepers (the agent binary), real processes.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,6 +12,12 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A spool in a new temporary directory, its commands kept by the agent binary.
+fn spool() -> (Arc<Spool>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    (Arc::new(Spool::open(dir.path(), env!("CARGO_BIN_EXE_deeplo-agent")).unwrap()), dir)
+}
 
 /// One executor, as one connection would run it.
 struct Agent {
@@ -94,7 +98,7 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
 
 #[tokio::test]
 async fn a_later_executor_takes_up_a_command_its_input_and_its_output() {
-    let (spool, _state) = common::spool();
+    let (spool, _state) = spool();
     let id = RequestId(5);
     let mut first = Agent::start(&spool);
     first.send(exec(id, r#"echo start; read line; echo "got $line"; seq 1 50000; echo done >&2; exit 4"#, true)).await;
@@ -120,7 +124,7 @@ async fn a_later_executor_takes_up_a_command_its_input_and_its_output() {
 
 #[tokio::test]
 async fn a_command_that_ended_meanwhile_is_told_whole() {
-    let (spool, state) = common::spool();
+    let (spool, state) = spool();
     let id = RequestId(6);
     let first = Agent::start(&spool);
     first.send(exec(id, "echo out; echo err >&2; exit 3", false)).await;
@@ -141,7 +145,7 @@ async fn a_command_that_ended_meanwhile_is_told_whole() {
 
 #[tokio::test]
 async fn a_command_whose_input_was_lost_is_stopped_not_resumed() {
-    let (spool, state) = common::spool();
+    let (spool, state) = spool();
     let id = RequestId(7);
     let first = Agent::start(&spool);
     first.send(exec(id, "cat >/dev/null", true)).await;
@@ -158,7 +162,7 @@ async fn a_command_whose_input_was_lost_is_stopped_not_resumed() {
 
 #[tokio::test]
 async fn the_first_reattach_stops_what_nobody_waits_for_and_unknown_ids_are_not_resumed() {
-    let (spool, state) = common::spool();
+    let (spool, state) = spool();
     let (orphan, unknown) = (RequestId(8), RequestId(9));
     let first = Agent::start(&spool);
     first.send(exec(orphan, "exec sleep 30", false)).await;
@@ -174,7 +178,7 @@ async fn the_first_reattach_stops_what_nobody_waits_for_and_unknown_ids_are_not_
 
 #[tokio::test]
 async fn a_program_that_is_not_found_ends_as_from_a_shell() {
-    let (spool, state) = common::spool();
+    let (spool, state) = spool();
     let id = RequestId(10);
     let mut agent = Agent::start(&spool);
     let exec = ToAgent::Exec {
