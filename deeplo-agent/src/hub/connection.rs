@@ -159,6 +159,11 @@ impl Link {
         &self.host
     }
 
+    /// Whether the connection is lost.
+    pub(super) fn is_lost(&self) -> bool {
+        *self.lost.borrow()
+    }
+
     /// An error of `operation` on this connection's host.
     pub(super) fn error(&self, kind: ErrorKind, operation: &'static str, message: impl Into<String>) -> Error {
         Error::new(kind, operation, message).with_host(&self.host)

@@ -42,7 +42,10 @@ use crate::protocol::{DockerFacts, MAX_CHUNK_BYTES, RequestId, Stream, ToAgent, 
 ///   end with [`ErrorKind::Unreachable`], and refuses later ones; the connection and its
 ///   other transports go on.
 /// - When the connection is lost, every request in flight, and every later one, fails with
-///   [`ErrorKind::Unreachable`].
+///   [`ErrorKind::Unreachable`]. A connection that drops is only lost once the hub's grace
+///   is over: until then its requests wait, and the agent that connects again takes up
+///   their commands. A bundle write the new agent does not know (it died with the old one)
+///   is written again, up to three times in all.
 /// - Signals are named as [`signal_name`](super::signal_name) says.
 #[derive(Debug)]
 pub struct AgentTransport {
@@ -221,6 +224,37 @@ impl Transport for AgentTransport {
     }
 
     async fn write_bundle(&self, dir: &str, bundle: &Bundle) -> Result<()> {
+        let mut attempt = 1;
+        loop {
+            match self.write_bundle_once(dir, bundle).await {
+                Err(e) if attempt < BUNDLE_ATTEMPTS && self.lost_only_the_request(&e) => {
+                    tracing::info!(host = %self.link.host(), dir, "the agent lost a bundle write across a reconnect; writing it again");
+                    attempt += 1;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.link.close(self.owner, &self.closed);
+        Ok(())
+    }
+}
+
+/// How many times a bundle is written when the agent loses the write across a reconnect.
+const BUNDLE_ATTEMPTS: u32 = 3;
+
+impl AgentTransport {
+    /// Whether `error` ended a request that the agent no longer knew after a reconnect,
+    /// while the connection and this transport go on: one that can simply be asked again.
+    fn lost_only_the_request(&self, error: &deeplo_core::Error) -> bool {
+        error.kind() == ErrorKind::Unreachable && !self.closed.load(Ordering::Relaxed) && !self.link.is_lost()
+    }
+
+    /// One attempt of [`write_bundle`](Transport::write_bundle): the agent does not keep a
+    /// bundle write across its own restart, but writing it again replaces every file.
+    async fn write_bundle_once(&self, dir: &str, bundle: &Bundle) -> Result<()> {
         const OP: &str = "write bundle";
         let mut request = self.start(OP, |id| ToAgent::WriteBundle { id, dir: dir.to_owned() }).await?;
         let id = request.id;
@@ -263,10 +297,5 @@ impl Transport for AgentTransport {
             }
             reply = request.reply(OP).await?;
         }
-    }
-
-    async fn close(&self) -> Result<()> {
-        self.link.close(self.owner, &self.closed);
-        Ok(())
     }
 }
