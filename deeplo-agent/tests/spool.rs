@@ -88,6 +88,14 @@ fn entry(state: &Path, id: RequestId) -> PathBuf {
     state.join("commands").join(id.0.to_string())
 }
 
+/// Starts `script` on an executor that then goes, leaving the command running.
+async fn leave_running(spool: &Arc<Spool>, state: &Path, id: RequestId, script: &str, stdin: bool) {
+    let first = Agent::start(spool);
+    first.send(exec(id, script, stdin)).await;
+    until("the keeper starts", || entry(state, id).join("pids").exists()).await;
+    first.gone().await;
+}
+
 async fn until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + DEADLINE;
     while !done() {
@@ -147,10 +155,7 @@ async fn a_command_that_ended_meanwhile_is_told_whole() {
 async fn a_command_whose_input_was_lost_is_stopped_not_resumed() {
     let (spool, state) = spool();
     let id = RequestId(7);
-    let first = Agent::start(&spool);
-    first.send(exec(id, "cat >/dev/null", true)).await;
-    until("the keeper starts", || entry(state.path(), id).join("pids").exists()).await;
-    first.gone().await;
+    leave_running(&spool, state.path(), id, "cat >/dev/null", true).await;
 
     let mut second = Agent::start(&spool);
     // The daemon sent 10 bytes the command never received.
@@ -164,10 +169,7 @@ async fn a_command_whose_input_was_lost_is_stopped_not_resumed() {
 async fn the_first_reattach_stops_what_nobody_waits_for_and_unknown_ids_are_not_resumed() {
     let (spool, state) = spool();
     let (orphan, unknown) = (RequestId(8), RequestId(9));
-    let first = Agent::start(&spool);
-    first.send(exec(orphan, "exec sleep 30", false)).await;
-    until("the keeper starts", || entry(state.path(), orphan).join("pids").exists()).await;
-    first.gone().await;
+    leave_running(&spool, state.path(), orphan, "exec sleep 30", false).await;
 
     let mut second = Agent::start(&spool);
     second.send(ToAgent::Reattach { requests: vec![Copy::default().resume(unknown, 0, false)] }).await;
