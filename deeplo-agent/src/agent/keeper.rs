@@ -9,7 +9,7 @@
 //! - the command's standard output and error go straight to the files `stdout` and
 //!   `stderr` (the agent reads them from any offset, as often as it reconnects);
 //! - its standard input, when it takes one, is a pipe the keeper holds open and feeds from
-//!   the unix socket `input.sock`, to which each agent connects in turn ([`relay`]);
+//!   the unix socket `input.sock`, to which each agent connects in turn (see *Input*);
 //! - its end is written to `status` (`code N` or `signal NAME`), before the keeper reaps
 //!   it, so that a pid read while `status` is absent is still the command's.
 //!
@@ -17,6 +17,17 @@
 //! standard output (`ready PID`, or `error KIND MESSAGE`); the pipe then stays open until
 //! the keeper exits, so that a live agent hears of the end at once instead of at its next
 //! look at the files.
+//!
+//! # Input
+//!
+//! On each connection to `input.sock` the keeper first writes what it has: 8 bytes,
+//! big-endian, the input received so far, then one byte, `1` when the input has ended. Then
+//! the agent sends frames: `0`, a 4-byte big-endian length and that many bytes of input; or
+//! `1`, the end (the command's stdin is closed). A connection that ends otherwise leaves the
+//! input open for the next agent; one connection is served at a time, so the count a new
+//! agent reads includes everything the one before it wrote. Input the command no longer
+//! reads is counted and dropped. A command whose input stays open with no agent connected
+//! for [`ORPHANED_INPUT_TIMEOUT`] is stopped.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -151,13 +162,7 @@ fn wait_without_reaping(pid: Pid) -> String {
 }
 
 /// Feeds the command's standard input from the agents that connect to `input.sock`, one
-/// after the other, until one sends the end.
-///
-/// On each connection the keeper first writes what it has: 8 bytes, big-endian, the input
-/// received so far, then one byte, `1` when the input has ended. Then the agent sends
-/// frames: `0`, a 4-byte big-endian length and that many bytes of input; or `1`, the end
-/// (the command's stdin is closed). A connection that ends otherwise leaves the input open
-/// for the next agent. Input the command no longer reads is counted and dropped.
+/// after the other, until one sends the end (see the module's *Input*).
 fn relay(listener: &UnixListener, stdin: ChildStdin, command: Pid, dir: &Path) {
     let mut stdin = Some(stdin);
     let mut received: u64 = 0;
