@@ -52,6 +52,7 @@ pub mod source;
 pub mod store;
 pub mod transport;
 pub mod trigger;
+pub mod vault;
 
 pub use engine::{DeployRequest, Engine, EngineBuilder};
 pub use error::{Error, ErrorContext, ErrorKind, Result};

@@ -112,6 +112,10 @@ pub struct Settings {
     pub tls_cert_file: Option<PathBuf>,
     /// `DEEPLO_TLS_KEY_FILE`: the PEM private key of `DEEPLO_TLS_CERT_FILE`.
     pub tls_key_file: Option<PathBuf>,
+    /// `DEEPLO_SECRETS_KEY_FILE`: the master key that seals the projects' environment
+    /// values in the store (default `$DEEPLO_DATA_DIR/secrets.key`; created, mode 0600, at
+    /// first use).
+    pub secrets_key_file: PathBuf,
 }
 
 impl Settings {
@@ -189,6 +193,7 @@ impl Settings {
             agent_grace: r.duration("DEEPLO_AGENT_GRACE", Duration::from_secs(90)),
             tls_cert_file: r.path("DEEPLO_TLS_CERT_FILE"),
             tls_key_file: r.path("DEEPLO_TLS_KEY_FILE"),
+            secrets_key_file: r.path("DEEPLO_SECRETS_KEY_FILE").unwrap_or_else(|| data_dir.join("secrets.key")),
             data_dir,
         };
         if settings.agent_heartbeat_interval < Duration::from_secs(1) {
