@@ -96,6 +96,23 @@ impl DaemonProcess {
             .expect("run deeplo")
     }
 
+    /// [`cli`](Self::cli) with `input` on its standard input.
+    pub fn cli_with_input(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write as _;
+        let mut child = Command::new(&self.bin)
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run deeplo");
+        child.stdin.take().expect("piped").write_all(input).expect("write the input");
+        child.wait_with_output().expect("run deeplo")
+    }
+
     /// The setting `key` it was started with, if any.
     pub fn setting(&self, key: &str) -> Option<&str> {
         self.env.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())

@@ -73,9 +73,12 @@ pub enum Command {
     Daemon,
     /// Whether the daemon runs and answers: its service (when installed), socket, version, uptime
     Health,
-    /// The daemon's env file (its DEEPLO_* settings): print its path, edit it, check it
+    /// Environment: the projects' values (set, unset, list) and the daemon's env file (path, edit, check)
     #[command(subcommand, long_about = ENV_ABOUT)]
     Env(EnvCommand),
+    /// The master key that seals the projects' environment values (DEEPLO_SECRETS_KEY_FILE)
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Manage the deeplo systemd service (wraps systemctl and journalctl)
     #[command(subcommand)]
     Service(ServiceCommand),
@@ -202,8 +205,9 @@ the server's agent from its next start.";
 
 const ENV_ABOUT: &str = "The daemon's env file: /etc/deeplo/deeplo.env, or the file DEEPLO_ENV_FILE names. \
 It holds the daemon's own DEEPLO_* settings (data dir, SSH key, ports, GitHub secrets), one KEY=VALUE a line, \
-read by every deeplo command and by the daemon at start. These verbs are about that file only: \
-the environment of a deployed project is its own, in its repository's .env or on the host.";
+read by every deeplo command and by the daemon at start: `path`, `edit` and `check` are about that file. \
+`set`, `unset` and `list` manage the environment of a deployed project: its values are sealed in the store \
+under the key of DEEPLO_SECRETS_KEY_FILE and delivered at deploy time, never printed.";
 
 #[derive(Debug, Subcommand)]
 pub enum EnvCommand {
@@ -218,6 +222,36 @@ pub enum EnvCommand {
         #[arg(long, value_name = "USER", default_value = "deeplo")]
         service_user: String,
     },
+    /// Set environment values of a project: sealed in the store, delivered at deploy time
+    Set {
+        /// The project (`projects[].name`)
+        project: String,
+        /// KEY=VALUE, or a bare KEY whose value is read from stdin (kept out of shell history)
+        #[arg(value_name = "KEY=VALUE")]
+        values: Vec<String>,
+        /// Also set every KEY=VALUE line of this dotenv file
+        #[arg(long, value_name = "FILE")]
+        from_file: Option<std::path::PathBuf>,
+    },
+    /// Remove environment values of a project
+    Unset {
+        /// The project (`projects[].name`)
+        project: String,
+        /// The variables to remove
+        #[arg(value_name = "KEY", required = true)]
+        names: Vec<String>,
+    },
+    /// List a project's environment variables: names and when each was set, never values
+    List {
+        /// The project (`projects[].name`)
+        project: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Seal every environment value again under a new master key (safe to interrupt)
+    RotateKey,
 }
 
 #[derive(Debug, Subcommand)]

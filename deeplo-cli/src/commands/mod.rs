@@ -8,6 +8,7 @@ mod env;
 mod health;
 mod hosts;
 mod plan;
+mod project_env;
 mod remote;
 mod server_states;
 mod servers;
@@ -17,7 +18,7 @@ mod update;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, ConfigCommand, DeploysCommand, EnvCommand, ServersCommand};
+use crate::cli::{Cli, Command, ConfigCommand, DeploysCommand, EnvCommand, SecretsCommand, ServersCommand};
 use crate::context::Context;
 
 /// Runs one parsed command line.
@@ -80,6 +81,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Env(EnvCommand::Check { service_user }) => {
             env::check(cli.global.format == crate::cli::Format::Json, &service_user)
         }
+        Command::Env(EnvCommand::Set { project, values, from_file }) => {
+            project_env::set(&Context::new(&cli.global)?, &project, &values, from_file.as_deref()).await
+        }
+        Command::Env(EnvCommand::Unset { project, names }) => {
+            project_env::unset(&Context::new(&cli.global)?, &project, &names).await
+        }
+        Command::Env(EnvCommand::List { project }) => project_env::list(&Context::new(&cli.global)?, &project).await,
+        Command::Secrets(SecretsCommand::RotateKey) => project_env::rotate_key(&Context::new(&cli.global)?).await,
         Command::Service(cmd) => service::run(&cmd),
         Command::Uninstall(args) => uninstall::run(&args),
         Command::Update(args) => update::run(&Context::new(&cli.global)?, &args).await,

@@ -57,6 +57,9 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/v1/servers", get(super::servers::list))
         .route("/v1/servers/{host}", get(super::servers::show))
         .route("/v1/servers/{host}/decommission", post(super::servers::decommission))
+        .route("/v1/env/{project}", get(super::env::list).post(super::env::set))
+        .route("/v1/env/{project}/unset", post(super::env::unset))
+        .route("/v1/secrets/rotate-key", post(super::env::rotate_key))
         .with_state(daemon)
 }
 

@@ -5,6 +5,7 @@
 
 mod admin;
 pub mod client;
+mod env;
 mod github;
 mod http;
 mod intake;
@@ -16,6 +17,7 @@ pub mod servers;
 mod tls;
 
 pub use admin::{DeployBody, IssuedToken, QueuedRun, RevokedToken, RollbackBody};
+pub use env::{Changed, SetValues, UnsetNames};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +30,7 @@ use deeplo_agent::hub::{Hub, HubConnector};
 use deeplo_core::config::EnvMap;
 use deeplo_core::plan::Job;
 use deeplo_core::trigger::Poller;
+use deeplo_core::vault::EnvVault;
 use deeplo_core::{Engine, RunnerTokenStore};
 use jiff::Timestamp;
 use tokio::signal::unix::{SignalKind, signal};
@@ -42,6 +45,8 @@ pub struct Daemon {
     pub engine: Engine,
     /// The runner tokens in the engine's store; one per process, so updates never race.
     pub runner_tokens: RunnerTokenStore,
+    /// The projects' environment values in the engine's store; one per process.
+    pub vault: EnvVault,
     /// The connected runner agents.
     pub hub: Arc<Hub>,
     pub metrics: Arc<Metrics>,
@@ -86,6 +91,7 @@ pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     let daemon = Arc::new(Daemon {
         engine: engine.clone(),
         runner_tokens,
+        vault: EnvVault::new(store.clone(), &settings.secrets_key_file),
         hub: hub.clone(),
         metrics: Arc::new(Metrics::default()),
         started_at: Timestamp::now(),

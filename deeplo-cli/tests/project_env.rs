@@ -1,0 +1,86 @@
+//! `deeplo env set|unset|list` and `deeplo secrets rotate-key`, through a running daemon and
+//! on the store directly: values are sealed, never printed, never on disk in the clear.
+
+use std::path::Path;
+
+use deeplo_testbed::daemon::DaemonProcess;
+use deeplo_testbed::scenario::Scenario;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_deeplo");
+
+fn said(out: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn ok(out: std::process::Output) -> String {
+    assert!(out.status.success(), "{}", said(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn names(d: &DaemonProcess, project: &str) -> Vec<String> {
+    let listed: Value = serde_json::from_str(&ok(d.cli(&["env", "list", project, "-o", "json"]))).unwrap();
+    listed.as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap().to_owned()).collect()
+}
+
+/// Whether any file under `dir` holds `needle`.
+fn anywhere(dir: &Path, needle: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(found) = anywhere(&path, needle) {
+                return Some(found);
+            }
+        } else if std::fs::read(&path).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes())) {
+            return Some(path);
+        }
+    }
+    None
+}
+
+#[test]
+fn values_are_set_listed_rotated_and_unset_and_never_shown() {
+    let s = Scenario::new("env-cli").unwrap();
+    let key_file = s.tmp.path().join("keys/secrets.key");
+    let key = key_file.display().to_string();
+    let mut d =
+        DaemonProcess::start(BIN.as_ref(), &s, &s.config_yaml(""), &[("DEEPLO_SECRETS_KEY_FILE", &key)]).unwrap();
+    let project = s.project.clone();
+
+    let set = d.cli(&["env", "set", &project, "MODE=prod-mode-value", "GREETING=hello world"]);
+    assert!(ok(set).contains("GREETING, MODE"));
+    let typed = d.cli_with_input(&["env", "set", &project, "DB_PASSWORD"], b"pw-from-stdin-81\n");
+    ok(typed);
+    assert_eq!(names(&d, &project), ["DB_PASSWORD", "GREETING", "MODE"]);
+    let table = ok(d.cli(&["env", "list", &project]));
+    assert!(table.contains("NAME") && table.contains("DB_PASSWORD"), "{table}");
+
+    let unknown = d.cli(&["env", "set", "no-such-project", "A=b"]);
+    assert!(!unknown.status.success() && said(&unknown).contains("no-such-project"), "{}", said(&unknown));
+    let bad = d.cli(&["env", "set", &project, "1BAD=x"]);
+    assert!(!bad.status.success() && said(&bad).contains("1BAD"), "{}", said(&bad));
+
+    let rotated: Value = serde_json::from_str(&ok(d.cli(&["secrets", "rotate-key", "-o", "json"]))).unwrap();
+    assert_eq!(rotated["values"], 3, "{rotated}");
+    assert_eq!(names(&d, &project), ["DB_PASSWORD", "GREETING", "MODE"]);
+
+    let removed = ok(d.cli(&["env", "unset", &project, "GREETING", "NOPE"]));
+    assert!(removed.contains("Removed GREETING"), "{removed}");
+    assert_eq!(names(&d, &project), ["DB_PASSWORD", "MODE"]);
+
+    // Without the daemon the CLI works on the store itself.
+    d.signal("TERM");
+    ok(d.cli(&["env", "set", &project, "LOCAL=local-value-77"]));
+    assert_eq!(names(&d, &project), ["DB_PASSWORD", "LOCAL", "MODE"]);
+    ok(d.cli(&["env", "unset", &project, "LOCAL"]));
+    assert_eq!(names(&d, &project), ["DB_PASSWORD", "MODE"]);
+
+    for value in ["prod-mode-value", "pw-from-stdin-81", "hello world", "local-value-77"] {
+        for dir in [s.data_dir(), key_file.parent().unwrap().to_owned(), s.tmp.path().to_owned()] {
+            assert_eq!(anywhere(&dir, value), None, "{value} is in the clear on disk");
+        }
+        assert!(!d.log().contains(value), "{value} is in the daemon's log");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+}
