@@ -9,6 +9,7 @@ use deeplo_core::config::Settings;
 use deeplo_core::git::{GitAuth, TokenProvider};
 use deeplo_core::known_hosts::KnownHosts;
 use deeplo_core::schedule::Limits;
+use deeplo_core::vault::EnvVault;
 use deeplo_core::{Engine, FileStore, GitSource, Secret};
 use deeplo_ssh::{SshConnector, SshOptions};
 
@@ -76,6 +77,7 @@ pub async fn engine(ctx: &Context) -> anyhow::Result<Engine> {
         .config(loaded.config)
         .source(Arc::new(git_source(&ctx.settings, None)?))
         .connector(Arc::new(connector(&ctx.settings)?))
+        .vault(EnvVault::new(store.clone(), &ctx.settings.secrets_key_file))
         .store(store)
         .limits(limits(&ctx.settings))
         .build()?)

@@ -84,3 +84,63 @@ fn values_are_set_listed_rotated_and_unset_and_never_shown() {
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
 }
+
+/// A compose file whose web service takes `GREETING` from the environment of compose
+/// (refusing to start without it), beside a service that keeps `up` waiting 4 s.
+fn compose_with_greeting(port: u16) -> String {
+    format!(
+        "services:\n  web:\n    image: {image}\n    command: [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n    init: true\n    volumes: [\"./www:/www:ro\"]\n    ports: [\"127.0.0.1:{port}:8080\"]\n    environment:\n      GREETING: ${{GREETING:?GREETING is not set}}\n  slow:\n    image: {image}\n    init: true\n    command: [\"sh\", \"-c\", \"sleep 4; touch /ok; exec sleep 600\"]\n    healthcheck:\n      test: [\"CMD\", \"sh\", \"-c\", \"[ -e /ok ]\"]\n      interval: 1s\n      retries: 30\n",
+        image = deeplo_testbed::scenario::IMAGE
+    )
+}
+
+/// Every command line of the machine's processes, as `ps` shows them.
+fn command_lines() -> String {
+    let out = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_value_reaches_the_compose_interpolation_and_nothing_else() {
+    let s = Scenario::new("env-dlv").unwrap();
+    s.repo.write("deploy/compose.yml", compose_with_greeting(s.web_port)).unwrap();
+    s.repo.commit("a greeting from the environment").unwrap();
+    let key = s.tmp.path().join("secrets.key").display().to_string();
+    let d = DaemonProcess::start(BIN.as_ref(), &s, &s.config_yaml(""), &[("DEEPLO_SECRETS_KEY_FILE", &key)]).unwrap();
+    let project = s.project.clone();
+    let value = "gr33ting with 'quotes', $dollars and \"more\"";
+    ok(d.cli_with_input(&["env", "set", &project, "GREETING"], value.as_bytes()));
+
+    let seen_in_ps = std::sync::atomic::AtomicBool::new(false);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let deploy = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if command_lines().contains("gr33ting") {
+                    seen_in_ps.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        });
+        let out = d.cli(&["deploy", "--wait", &project]);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        out
+    });
+    assert!(deploy.status.success(), "{}\n{}", said(&deploy), d.log());
+    assert!(!seen_in_ps.into_inner(), "the value showed on a command line in ps");
+
+    let inspect = std::process::Command::new("docker")
+        .args(["inspect", "--format", "{{range .Config.Env}}{{println .}}{{end}}", &format!("{project}-web-1")])
+        .output()
+        .unwrap();
+    let env = String::from_utf8_lossy(&inspect.stdout);
+    assert!(env.lines().any(|l| l == format!("GREETING={value}")), "the container's environment:\n{env}");
+
+    let history: Value = serde_json::from_str(&ok(d.cli(&["deploys", "history", "-o", "json"]))).unwrap();
+    let run_log = ok(d.cli(&["deploys", "logs", history[0]["id"].as_str().unwrap()]));
+    assert!(!run_log.contains("gr33ting"), "{run_log}");
+    assert!(!d.log().contains("gr33ting"), "the daemon's log");
+    for dir in [s.data_dir(), s.deploy_dir(), s.tmp.path().to_owned()] {
+        assert_eq!(anywhere(&dir, "gr33ting"), None, "the value is in a file");
+    }
+}

@@ -75,7 +75,11 @@ pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     let runner_tokens = RunnerTokenStore::new(store.clone());
     let hub = Hub::new(runner_tokens.clone(), crate::wiring::hub_options(settings));
     let connector = HubConnector::new(hub.clone(), Arc::new(crate::wiring::connector(settings)?));
+    // One vault for the engine (which delivers the values) and the admin routes (which
+    // change them): its updates are serialized.
+    let vault = EnvVault::new(store.clone(), &settings.secrets_key_file);
     let mut builder = Engine::builder()
+        .vault(vault.clone())
         .config(loaded.config.clone())
         .source(Arc::new(source))
         .connector(Arc::new(connector))
@@ -91,7 +95,7 @@ pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     let daemon = Arc::new(Daemon {
         engine: engine.clone(),
         runner_tokens,
-        vault: EnvVault::new(store.clone(), &settings.secrets_key_file),
+        vault,
         hub: hub.clone(),
         metrics: Arc::new(Metrics::default()),
         started_at: Timestamp::now(),

@@ -17,7 +17,17 @@ use crate::schedule::JobContext;
 /// Runs one deployment and returns its final record (also saved in the store).
 pub(crate) async fn run(inner: Arc<Inner>, mut record: Deployment, ctx: JobContext) -> Deployment {
     let config = inner.config.read().unwrap_or_else(|e| e.into_inner()).clone();
-    let log = RunLog::new(inner.store.clone(), record.id.clone(), inner.redactor.clone());
+    // The project's environment values: delivered to its commands, and never written
+    // anywhere, so the run's redactor learns each one.
+    let env = match &inner.vault {
+        Some(vault) => vault.values(record.project.as_str()).await,
+        None => Ok(Vec::new()),
+    };
+    let mut redactor = inner.redactor.clone();
+    for (_, value) in env.iter().flatten() {
+        redactor.add(value.clone());
+    }
+    let log = RunLog::new(inner.store.clone(), record.id.clone(), redactor);
     let clock = Instant::now();
     let now = Timestamp::now();
     // Checked here rather than only at submit, so that a host decommissioned while its run
@@ -32,6 +42,14 @@ pub(crate) async fn run(inner: Arc<Inner>, mut record: Deployment, ctx: JobConte
         return record;
     }
     save(&inner, &record).await;
+    let env = match env {
+        Ok(env) => env,
+        Err(err) => {
+            let _ = record.fail(Timestamp::now(), format!("cannot open the project's environment values: {err}"));
+            finish(&inner, &record, &log, None).await;
+            return record;
+        }
+    };
 
     let project = config.project(record.project.as_str());
     let host = config.host(record.host.as_str());
@@ -58,7 +76,8 @@ pub(crate) async fn run(inner: Arc<Inner>, mut record: Deployment, ctx: JobConte
         inner.remembered_compose(&host.name),
         inner.scheduler.limits().lock_wait,
         format!("deeplo run {} of {} at {} (pid {})", record.id, record.commit.short(), now, std::process::id()),
-    );
+    )
+    .with_env(env);
     let commit = record.commit.clone();
     let result = {
         let mut runner = StepRunner {
@@ -80,7 +99,7 @@ pub(crate) async fn run(inner: Arc<Inner>, mut record: Deployment, ctx: JobConte
             DeployEventKind::Succeeded
         }
         Err(failure) => {
-            let mut message = failure.error.to_string();
+            let mut message = log.redact(&failure.error.to_string());
             let mut kind = DeployEventKind::Failed;
             let cancelled = failure.error.kind() == ErrorKind::Cancelled;
             if failure.step.needs_rollback_on_failure() && !cancelled {
@@ -116,7 +135,7 @@ pub(crate) async fn run(inner: Arc<Inner>, mut record: Deployment, ctx: JobConte
                                 )
                                 .await
                             };
-                            let error = rolled.as_ref().err().map(|f| f.error.to_string());
+                            let error = rolled.as_ref().err().map(|f| log.redact(&f.error.to_string()));
                             match &error {
                                 None => {
                                     message.push_str(&format!("; rolled back to {}", good.short()));

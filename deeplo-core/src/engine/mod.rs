@@ -31,6 +31,7 @@ use crate::servers::ServerRegistry;
 use crate::source::Source;
 use crate::store::Store;
 use crate::transport::Connector;
+use crate::vault::EnvVault;
 use crate::{Error, ErrorKind, Result};
 
 /// Builds an [`Engine`] from its parts; [`build`](Self::build) fails when a required part is
@@ -40,8 +41,9 @@ use crate::{Error, ErrorKind, Result};
 /// [`GitSource`](crate::GitSource)), a [`connector`](Self::connector) (`deeplo_ssh`'s, or
 /// your own) and a [`store`](Self::store) (the embedded [`FileStore`](crate::FileStore)).
 /// Optional, with their defaults: [`notifier`](Self::notifier) (none),
-/// [`limits`](Self::limits) ([`Limits::default`]), [`secret`](Self::secret) (none) and
-/// [`notify_timeout`](Self::notify_timeout) (30 seconds).
+/// [`limits`](Self::limits) ([`Limits::default`]), [`secret`](Self::secret) (none),
+/// [`notify_timeout`](Self::notify_timeout) (30 seconds) and [`vault`](Self::vault) (none:
+/// projects get no environment values).
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -77,6 +79,7 @@ pub struct EngineBuilder {
     limits: Option<Limits>,
     secrets: Vec<Secret>,
     notify_timeout: Option<Duration>,
+    vault: Option<EnvVault>,
 }
 
 impl std::fmt::Debug for EngineBuilder {
@@ -137,6 +140,13 @@ impl EngineBuilder {
         self
     }
 
+    /// The projects' environment values, delivered to each deploy of a project (to the
+    /// environment of its compose commands) and taught to the run's redactor.
+    pub fn vault(mut self, vault: EnvVault) -> Self {
+        self.vault = Some(vault);
+        self
+    }
+
     /// How long one notifier may take per event before it is given up on (default 30s).
     pub fn notify_timeout(mut self, timeout: Duration) -> Self {
         self.notify_timeout = Some(timeout);
@@ -170,6 +180,7 @@ impl EngineBuilder {
                 scheduler: Scheduler::new(self.limits.unwrap_or_default()),
                 progress,
                 redactor: Redactor::new(self.secrets),
+                vault: self.vault,
                 notify_timeout: self.notify_timeout.unwrap_or(Duration::from_secs(30)),
                 servers,
                 compose_commands: Mutex::new(HashMap::new()),
@@ -217,6 +228,7 @@ pub(crate) struct Inner {
     scheduler: Scheduler,
     progress: broadcast::Sender<Progress>,
     redactor: Redactor,
+    vault: Option<EnvVault>,
     notify_timeout: Duration,
     servers: Arc<ServerRegistry>,
     /// The compose command found on each host, so that only a host's first deploy (or one

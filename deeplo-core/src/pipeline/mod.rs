@@ -171,7 +171,7 @@ impl StepRunner<'_> {
         let duration_ms = clock.elapsed().as_millis() as u64;
         let (outcome, error) = match &result {
             Ok(_) => (StepOutcome::Succeeded, None),
-            Err(e) => (StepOutcome::Failed, Some(e.message().to_owned())),
+            Err(e) => (StepOutcome::Failed, Some(self.log.redact(e.message()))),
         };
         self.record.steps.push(StepRecord {
             name: name.clone(),

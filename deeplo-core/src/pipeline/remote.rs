@@ -4,7 +4,8 @@
 //! parameters, so no user data is ever parsed by the remote shell. Several file operations
 //! share one script to save round trips.
 
-use crate::transport::RemoteCommand;
+use crate::Secret;
+use crate::transport::{RemoteCommand, shell_quote};
 
 /// The three directories of a deployed project on a host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +148,8 @@ pub struct DeployScript<'a> {
 pub fn deploy_script(s: &DeployScript<'_>) -> RemoteCommand {
     const SCRIPT: &str = r#"exec 2>&1
 set -f
+exports=$(cat) && eval "$exports" || { echo "cannot read the project's environment"; exit 1; }
+unset exports
 live=$1 staging=$2 old=$3 lock=$4 wait=$5 check=$6 n=$7
 shift 7
 mark() { printf '\036deeplo %s %s\n' "$1" "$2"; }
@@ -196,6 +199,13 @@ exit "$st""#;
         s.persist.len().to_string(),
     ];
     RemoteCommand::script(SCRIPT, head.into_iter().chain(s.persist.iter().cloned()).chain(s.compose.iter().cloned()))
+}
+
+/// The project's environment values as the lines [`deploy_script`] reads from its standard
+/// input: `export NAME='value'`, each value quoted for the shell (names are checked when
+/// set: letters, digits and `_`).
+pub fn env_exports(env: &[(String, Secret)]) -> String {
+    env.iter().map(|(name, value)| format!("export {name}={}\n", shell_quote(value.expose()))).collect()
 }
 
 /// Removes a directory tree (staging after a failed preflight, `.old` after a good deploy).

@@ -31,6 +31,11 @@ impl RunLog {
         Self { store, id, redactor, buf: Mutex::new(Vec::new()) }
     }
 
+    /// `text` with every secret of the run replaced, for what goes into the record.
+    pub fn redact(&self, text: &str) -> String {
+        self.redactor.redact(text).into_owned()
+    }
+
     /// A timestamped line: `[HH:MM:SSZ] message`.
     pub fn line(&self, message: impl AsRef<str>) {
         let now = Timestamp::now().strftime("%H:%M:%SZ");

@@ -13,7 +13,7 @@ use crate::model::CommitId;
 use crate::path::remote_join;
 use crate::source::{BundleRequest, Source};
 use crate::transport::{CommandOutput, Connector, Discard, OutputSink, RemoteCommand, Transport};
-use crate::{Error, ErrorKind, Result};
+use crate::{Error, ErrorKind, Result, Secret};
 
 /// What is being deployed where.
 #[derive(Debug, Clone, Copy)]
@@ -48,11 +48,26 @@ pub(crate) struct Session {
     lock_wait: Duration,
     /// Who takes the lock, as the lock file will say (`deeplo run 12-0123abcd`).
     owner: String,
+    /// The project's environment values, for its compose commands.
+    env: Vec<(String, Secret)>,
 }
 
 impl Session {
     pub fn new(remembered: Option<ComposeCommand>, lock_wait: Duration, owner: String) -> Self {
-        Self { transport: None, remembered: remembered.is_some(), compose: remembered, lock_wait, owner }
+        Self {
+            transport: None,
+            remembered: remembered.is_some(),
+            compose: remembered,
+            lock_wait,
+            owner,
+            env: Vec::new(),
+        }
+    }
+
+    /// The project's environment values, given to its compose commands.
+    pub fn with_env(mut self, env: Vec<(String, Secret)>) -> Self {
+        self.env = env;
+        self
     }
 
     fn transport(&self) -> Result<Arc<dyn Transport>> {
@@ -308,7 +323,10 @@ async fn up_to_up(
         compose: compose.words_in_dir(&project, &files),
     });
     let (sink, mut events) = script::channel(log);
-    let script = sink.drive(transport.run(&cmd, &sink));
+    // The values go on the script's standard input, never on a command line.
+    let exports = remote::env_exports(&session.env);
+    let mut input = exports.as_bytes();
+    let script = sink.drive(transport.run_with_input(&cmd, &mut input, &sink));
     let remembered = session.remembered;
     let steps = async {
         if persist.is_empty() {
