@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod agent;
+pub mod apps;
 pub mod daemon;
 pub mod docker;
 pub mod engines;

@@ -156,15 +156,39 @@ impl Scenario {
     /// An engine on `yaml` deploying `via` a transport: over SSH as [`engine`](Self::engine),
     /// or through a real agent of host `h1` connected to a hub of its own.
     pub async fn engine_via(&self, via: Via, yaml: &str) -> anyhow::Result<Target> {
+        self.engine_via_with(via, yaml, |b| b).await
+    }
+
+    /// The same with an environment vault in the engine's store, its master key in
+    /// `key_file`; the vault is returned to set values with.
+    pub async fn engine_via_vault(
+        &self,
+        via: Via,
+        yaml: &str,
+        key_file: &Path,
+    ) -> anyhow::Result<(Target, deeplo_core::vault::EnvVault)> {
+        let store = Arc::new(FileStore::open(&self.data_dir(), jiff::Timestamp::now())?);
+        let vault = deeplo_core::vault::EnvVault::new(store.clone(), key_file);
+        let given = vault.clone();
+        let target = self.engine_via_with(via, yaml, move |b| b.store(store).vault(given)).await?;
+        Ok((target, vault))
+    }
+
+    async fn engine_via_with(
+        &self,
+        via: Via,
+        yaml: &str,
+        adjust: impl FnOnce(EngineBuilder) -> EngineBuilder,
+    ) -> anyhow::Result<Target> {
+        let data = self.data_dir();
+        let builder = adjust(engine_builder_parts(yaml, &data, &self.sshd.client_key(), HostKeyPolicy::AcceptNew)?);
         match via {
-            Via::Ssh => Ok(Target { engine: self.engine(yaml)?, agent: None }),
+            Via::Ssh => Ok(Target { engine: builder.build()?, agent: None }),
             Via::Agent => {
                 let host = deeplo_core::model::HostName::new("h1")?;
                 let agent = crate::agent::AgentBed::start(&host, self.tmp.path()).await?;
-                let data = self.data_dir();
                 let ssh = ssh_connector(&data, &self.sshd.client_key(), HostKeyPolicy::AcceptNew)?;
                 let connector = deeplo_agent::hub::HubConnector::new(Arc::clone(&agent.hub), Arc::new(ssh));
-                let builder = engine_builder(yaml, &data, &self.sshd.client_key(), HostKeyPolicy::AcceptNew)?;
                 Ok(Target { engine: builder.connector(Arc::new(connector)).build()?, agent: Some(agent) })
             }
         }
@@ -200,9 +224,14 @@ impl Drop for Scenario {
 /// An engine builder on `yaml` with the real parts: the file store and git mirrors under
 /// `data`, and the SSH connector logging in with `key` (no agent).
 pub fn engine_builder(yaml: &str, data: &Path, key: &Path, policy: HostKeyPolicy) -> anyhow::Result<EngineBuilder> {
+    let store = FileStore::open(data, jiff::Timestamp::now())?;
+    Ok(engine_builder_parts(yaml, data, key, policy)?.store(Arc::new(store)))
+}
+
+/// [`engine_builder`] without a store, for a caller that gives its own.
+fn engine_builder_parts(yaml: &str, data: &Path, key: &Path, policy: HostKeyPolicy) -> anyhow::Result<EngineBuilder> {
     let loaded = config::parse(yaml, &EnvMap::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let known_hosts = KnownHosts::new(data.join("known_hosts"), policy);
-    let store = FileStore::open(data, jiff::Timestamp::now())?;
     let source = GitSource::new(
         data.join("repos"),
         GitAuth { private_key: None, passphrase: None, known_hosts, https_token: None },
@@ -210,8 +239,7 @@ pub fn engine_builder(yaml: &str, data: &Path, key: &Path, policy: HostKeyPolicy
     Ok(Engine::builder()
         .config(loaded.config)
         .source(Arc::new(source))
-        .connector(Arc::new(ssh_connector(data, key, policy)?))
-        .store(Arc::new(store)))
+        .connector(Arc::new(ssh_connector(data, key, policy)?)))
 }
 
 /// The SSH connector of [`engine_builder`]: known hosts under `data`, logging in with `key`.

@@ -19,7 +19,8 @@ pub struct BundleRequest<'a> {
     /// Files relative to `subdir` that must exist (the compose files).
     pub required: &'a [RelPath],
     /// Files or directories relative to `subdir` (the extra files); a directory brings every
-    /// file under it. A missing one is an error too: the config names it.
+    /// file under it, and [`RelPath::root`] the whole of `subdir` (an application's build
+    /// context). A missing one is an error too: the config names it.
     pub extra: &'a [RelPath],
 }
 

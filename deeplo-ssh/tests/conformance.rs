@@ -28,6 +28,7 @@ async fn the_ssh_transport_keeps_the_contract() {
         deploy_dir: "/tmp".into(),
         compose_command: None,
         compose_project_prefix: None,
+        proxy_image: deeplo_core::config::DEFAULT_PROXY_IMAGE.into(),
     };
     conformance::run_all(
         || connector.connect(&host),

@@ -27,6 +27,7 @@ fn host(sshd_port: u16, user: &str) -> Host {
         deploy_dir: "/tmp".into(),
         compose_command: None,
         compose_project_prefix: None,
+        proxy_image: deeplo_core::config::DEFAULT_PROXY_IMAGE.into(),
     }
 }
 

@@ -79,7 +79,20 @@ pub async fn containers(ctx: &Context, store: bool) -> anyhow::Result<ExitCode> 
                 if let Some(e) = &p.error {
                     eprintln!("ERROR  {}/{}: {e}", p.project, h.host);
                 }
-                if p.services.is_empty() && p.error.is_none() {
+                for r in &p.releases {
+                    rows.push(vec![
+                        p.project.to_string(),
+                        h.host.to_string(),
+                        r.container.clone(),
+                        r.state.clone(),
+                        format!(
+                            "{} release of {}",
+                            if r.live { "live" } else { "kept" },
+                            &r.commit[..r.commit.len().min(8)]
+                        ),
+                    ]);
+                }
+                if p.services.is_empty() && p.releases.is_empty() && p.error.is_none() {
                     rows.push(vec![
                         p.project.to_string(),
                         h.host.to_string(),

@@ -1,10 +1,12 @@
-//! `deeplo plan`: what a push from one commit to another would deploy.
+//! `deeplo plan`: what a push from one commit to another would deploy, and which projects of
+//! the repo it would not, with why.
 
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use deeplo_core::Source;
-use deeplo_core::plan::{ChangedPaths, PushEvent, plan};
+use deeplo_core::plan::{ChangedPaths, Job, PushEvent, Skipped, plan_explained};
+use serde::Serialize;
 
 use crate::cli::PlanArgs;
 use crate::context::Context;
@@ -29,15 +31,47 @@ pub async fn run(ctx: &Context, args: &PlanArgs) -> anyhow::Result<ExitCode> {
         after: to.clone(),
         changed: ChangedPaths::Known(changed),
     };
-    let jobs = plan(config, &push);
+    let planned = plan_explained(config, &push);
     if ctx.json() {
-        output::json(&jobs)?;
-    } else if jobs.is_empty() {
-        println!("Nothing to deploy: no watched path changed between {} and {}.", from.short(), to.short());
+        let skipped = planned.skipped.iter().map(SkippedView::of).collect();
+        output::json(&PlanView { jobs: &planned.jobs, skipped })?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if planned.jobs.is_empty() {
+        println!("Nothing to deploy between {} and {}.", from.short(), to.short());
     } else {
-        let rows: Vec<Vec<String>> =
-            jobs.iter().map(|j| vec![j.project.to_string(), j.host.to_string(), j.commit.short().to_owned()]).collect();
+        let rows: Vec<Vec<String>> = planned
+            .jobs
+            .iter()
+            .map(|j| vec![j.project.to_string(), j.host.to_string(), j.commit.short().to_owned()])
+            .collect();
         print!("{}", output::table(&["PROJECT", "HOST", "COMMIT"], &rows));
     }
+    if !planned.skipped.is_empty() {
+        println!("Not deployed:");
+        for skipped in &planned.skipped {
+            println!("  {}: {}", skipped.project, skipped.reason);
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `-o json`: `{"jobs": [...], "skipped": [{"project", "reason", "message"}]}`.
+#[derive(Serialize)]
+struct PlanView<'a> {
+    jobs: &'a [Job],
+    skipped: Vec<SkippedView<'a>>,
+}
+
+#[derive(Serialize)]
+struct SkippedView<'a> {
+    #[serde(flatten)]
+    skipped: &'a Skipped,
+    message: String,
+}
+
+impl<'a> SkippedView<'a> {
+    fn of(skipped: &'a Skipped) -> Self {
+        Self { skipped, message: skipped.reason.to_string() }
+    }
 }

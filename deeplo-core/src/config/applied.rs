@@ -103,7 +103,7 @@ mod tests {
 
     const YAML: &str = r#"
 hosts:
-  - {name: web-1, address: 10.0.0.10, deploy_dir: /srv/apps, compose_command: docker compose, compose_project_prefix: p-}
+  - {name: web-1, address: 10.0.0.10, deploy_dir: /srv/apps, compose_command: docker compose, compose_project_prefix: p-, proxy_image: "caddy:2.8"}
   - {name: web-2, address: 10.0.0.11, port: 2222, user: ops, deploy_dir: /srv/other}
 repos:
   - {name: app, url: "https://ci:s3cret@git.example.com/acme/app.git", branch: prod, trigger_mode: hybrid, poll_interval: 1m30s}
@@ -119,7 +119,20 @@ projects:
     deploy_subdir: site/live
     health_check: {path: /healthz, port: 8080, retries: 3, interval: 250ms, max_interval: 1.5s, timeout: 3m}
     rollback: off
-  - {name: api, repo: app, repo_subdir: ., targets: [web-2], health_check: "http://u:pw@127.0.0.1:9/h"}
+  - {name: api, repo: app, repo_subdir: ., targets: [web-2], health_check: "http://u:pw@127.0.0.1:9/h", auto_deploy: off}
+  - name: web
+    repo: app
+    repo_subdir: web
+    targets: [web-1]
+    dockerfile: docker/Dockerfile
+    container_port: 3000
+    health_check_path: /up
+    domain: web.example.com
+    listen: "[::1]:8081"
+    build_args: {B: 1, A: x}
+    keep_releases: 5
+    drain: 1.5s
+    health_check: {retries: 3}
 "#;
 
     fn config() -> Config {
@@ -137,6 +150,23 @@ projects:
         assert_eq!(back.repos[0].url, "https://git.example.com/acme/app.git");
         assert_eq!(back.projects[0].health.interval, std::time::Duration::from_millis(250));
         assert_eq!(back.repos[0].poll_interval, std::time::Duration::from_secs(90));
+        assert_eq!(back.hosts[0].proxy_image, "caddy:2.8");
+        assert!(!back.projects[1].auto_deploy);
+        let app = back.projects[2].application.as_ref().expect("an application");
+        assert_eq!(app.drain, std::time::Duration::from_millis(1500));
+        assert_eq!(app.listen.as_ref().map(ToString::to_string).as_deref(), Some("[::1]:8081"));
+    }
+
+    #[test]
+    fn a_baseline_from_before_applications_reads_with_the_defaults() {
+        let mut doc = to_document(&config()).unwrap();
+        doc["config"]["hosts"][0].as_object_mut().unwrap().remove("proxy_image");
+        let project = doc["config"]["projects"][1].as_object_mut().unwrap();
+        project.remove("auto_deploy");
+        project.remove("application");
+        let back = from_document(doc).unwrap();
+        assert_eq!(back.hosts[0].proxy_image, crate::config::DEFAULT_PROXY_IMAGE);
+        assert!(back.projects[1].auto_deploy && back.projects[1].application.is_none());
     }
 
     #[test]

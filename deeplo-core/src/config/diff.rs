@@ -8,17 +8,21 @@
 //!   pair's current commit. A pair moves when the machine changes (address or port: the old
 //!   files and containers are on another sshd), when its live directory changes
 //!   (`deploy_dir` + `deploy_subdir`, compared joined, so re-splitting one path between the
-//!   two is no move), or when its compose project name changes (`compose_project_prefix`):
+//!   two is no move), when its compose project name changes (`compose_project_prefix`):
 //!   containers are found by that name, so under a new one the old containers would run on,
-//!   unseen, holding their ports.
+//!   unseen, holding their ports; or when a Compose project becomes an application or back
+//!   (`dockerfile` set or removed): what the old kind runs must be stopped.
 //! - **Changed**: redeployed in place at its current commit, because what runs would differ:
-//!   `repo_subdir`, `compose_files`, `extra_files`, `persist_files`, the SSH `user`, or
-//!   `compose_command` (v1 and v2 name containers differently, and a broken command is better
-//!   found at reload than at the next push). A new source (another repo URL or branch) is
-//!   deployed at the head of that branch: the current commit may not be on it.
+//!   `repo_subdir`, `compose_files`, `extra_files`, `persist_files`, an application's
+//!   `dockerfile`, `container_port`, `health_check_path`, `domain`, `listen` or `build_args`,
+//!   the SSH `user`, `compose_command` (v1 and v2 name containers differently, and a broken
+//!   command is better found at reload than at the next push), or, for an application, the
+//!   host's `proxy_image`. A new source (another repo URL or branch) is deployed at the head
+//!   of that branch: the current commit may not be on it.
 //! - **Unchanged**: nothing to do. `watch_paths`, `health_check`, `health`, `rollback`,
-//!   `trigger_mode` and `poll_interval` only decide when and how the next deploy runs, so a
-//!   change to them alone redeploys nothing; they are still listed in [`PairDiff::fields`].
+//!   `auto_deploy`, an application's `keep_releases` and `drain`, `trigger_mode` and
+//!   `poll_interval` only decide when and how the next deploy runs, so a change to them alone
+//!   redeploys nothing; they are still listed in [`PairDiff::fields`].
 //!
 //! A user change alone is no move: the machine (address and port) and the directory are the
 //! same, so a redeploy in place replaces everything, and a teardown would only add downtime
@@ -37,7 +41,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use super::applied::redact_url;
-use super::types::{Config, Host, Project};
+use super::types::{Application, Config, Host, Project};
 use crate::model::Pair;
 use crate::path::remote_join;
 use crate::pipeline::project_name;
@@ -46,10 +50,12 @@ use crate::pipeline::project_name;
 /// to it, from [`diff`]. The engine's reload acts on it; a caller can show it first, as a
 /// dry run.
 ///
-/// A pair moves when its machine (address, port), live directory or compose project name
-/// changes; it is redeployed in place when what runs would differ (`repo_subdir`, the file
-/// lists, `user`, `compose_command`, the source); a change to `watch_paths`, the health
-/// check, `rollback` or the trigger alone redeploys nothing. A teardown spares a compose
+/// A pair moves when its machine (address, port), live directory, compose project name or
+/// kind (Compose project or application) changes; it is redeployed in place when what runs
+/// would differ (`repo_subdir`, the file lists, an application's settings, `user`,
+/// `compose_command`, an application host's `proxy_image`, the source); a change to
+/// `watch_paths`, the health check, `rollback`, `auto_deploy`, `keep_releases`, `drain` or
+/// the trigger alone redeploys nothing. A teardown spares a compose
 /// project or directory that a pair of the new config takes over on the same machine
 /// ([`Teardown`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -97,8 +103,9 @@ pub enum ChangeKind {
 /// What a teardown of the old location does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Teardown {
-    /// Run `compose down --remove-orphans` for the old compose project: false when a pair of
-    /// the new config owns that compose project on the same machine.
+    /// Stop what the old pair runs (`compose down --remove-orphans` for a Compose project):
+    /// false when a pair of the new config owns that compose project, or that application,
+    /// on the same machine.
     pub down: bool,
     /// Remove the live, `.staging` and `.old` directories: false when a pair of the new config
     /// deploys into that directory (or below it) on the same machine.
@@ -136,6 +143,8 @@ pub enum Field {
     LiveDir,
     /// The compose project name (`compose_project_prefix` + project name).
     ComposeProject,
+    /// Compose project or application (`projects[].dockerfile` set or removed).
+    Kind,
     /// The repo URL (without credentials) or branch: redeployed at the new branch head.
     Source,
     /// `projects[].repo_subdir`.
@@ -146,10 +155,25 @@ pub enum Field {
     ExtraFiles,
     /// `projects[].persist_files`.
     PersistFiles,
+    /// An application's `dockerfile`.
+    Dockerfile,
+    /// An application's `container_port`.
+    ContainerPort,
+    /// An application's `health_check_path` (the proxy checks it too).
+    HealthCheckPath,
+    /// An application's `domain`.
+    Domain,
+    /// An application's `listen` address.
+    Listen,
+    /// An application's `build_args`.
+    BuildArgs,
     /// `hosts[].user`: a redeploy in place, not a move.
     User,
     /// `hosts[].compose_command`.
     ComposeCommand,
+    /// `hosts[].proxy_image`, for an application on the host (a Compose project does not
+    /// use the proxy).
+    ProxyImage,
     /// `hosts[].transport`: a redeploy in place when the machine stays the same (an agent
     /// host that keeps the address it had over SSH), else a move.
     Transport,
@@ -159,8 +183,14 @@ pub enum Field {
     HealthCheck,
     /// The health gate's retries, intervals and timeout.
     Health,
+    /// An application's `keep_releases`: applied when the next deploy prunes.
+    KeepReleases,
+    /// An application's `drain`: applied at the next switch.
+    Drain,
     /// `projects[].rollback`.
     Rollback,
+    /// `projects[].auto_deploy`: affects only whether pushes and polls deploy.
+    AutoDeploy,
     /// `trigger_mode` or `poll_interval`.
     Trigger,
 }
@@ -181,34 +211,59 @@ impl Field {
             Self::Port => "port",
             Self::LiveDir => "live_dir",
             Self::ComposeProject => "compose_project",
+            Self::Kind => "kind",
             Self::Source => "source",
             Self::RepoSubdir => "repo_subdir",
             Self::ComposeFiles => "compose_files",
             Self::ExtraFiles => "extra_files",
             Self::PersistFiles => "persist_files",
+            Self::Dockerfile => "dockerfile",
+            Self::ContainerPort => "container_port",
+            Self::HealthCheckPath => "health_check_path",
+            Self::Domain => "domain",
+            Self::Listen => "listen",
+            Self::BuildArgs => "build_args",
             Self::User => "user",
             Self::ComposeCommand => "compose_command",
+            Self::ProxyImage => "proxy_image",
             Self::Transport => "transport",
             Self::WatchPaths => "watch_paths",
             Self::HealthCheck => "health_check",
             Self::Health => "health",
+            Self::KeepReleases => "keep_releases",
+            Self::Drain => "drain",
             Self::Rollback => "rollback",
+            Self::AutoDeploy => "auto_deploy",
             Self::Trigger => "trigger",
         }
     }
 
     fn effect(self) -> Effect {
         match self {
-            Self::Address | Self::Port | Self::LiveDir | Self::ComposeProject => Effect::Move,
+            Self::Address | Self::Port | Self::LiveDir | Self::ComposeProject | Self::Kind => Effect::Move,
             Self::Source
             | Self::RepoSubdir
             | Self::ComposeFiles
             | Self::ExtraFiles
             | Self::PersistFiles
+            | Self::Dockerfile
+            | Self::ContainerPort
+            | Self::HealthCheckPath
+            | Self::Domain
+            | Self::Listen
+            | Self::BuildArgs
             | Self::User
             | Self::ComposeCommand
+            | Self::ProxyImage
             | Self::Transport => Effect::Redeploy,
-            Self::WatchPaths | Self::HealthCheck | Self::Health | Self::Rollback | Self::Trigger => Effect::None,
+            Self::WatchPaths
+            | Self::HealthCheck
+            | Self::Health
+            | Self::KeepReleases
+            | Self::Drain
+            | Self::Rollback
+            | Self::AutoDeploy
+            | Self::Trigger => Effect::None,
         }
     }
 }
@@ -263,13 +318,15 @@ impl ConfigDiff {
     }
 }
 
-/// Where a pair runs: enough to tell whether two pairs share a machine, a compose project or
-/// a directory.
+/// Where a pair runs: enough to tell whether two pairs share a machine, a compose project (or
+/// an application, which goes by the same name) or a directory.
 struct Place {
     /// Address (lowercase) and port of the sshd: one machine, one Docker engine.
     machine: (String, u16),
     live: String,
-    compose: String,
+    /// The compose project name, and whether an application goes by it: a Compose project
+    /// never takes over an application's containers, nor the other way round.
+    compose: (String, bool),
 }
 
 impl Place {
@@ -283,7 +340,7 @@ impl Place {
         Self {
             machine,
             live: remote_join(&host.deploy_dir, &project.deploy_subdir),
-            compose: project_name(&project.name, host.compose_project_prefix.as_deref()),
+            compose: (project_name(&project.name, host.compose_project_prefix.as_deref()), project.is_application()),
         }
     }
 }
@@ -349,22 +406,42 @@ fn changed_fields(old: &Config, (oh, op): (&Host, &Project), new: &Config, (nh, 
         (Field::Address, before.machine.0 != after.machine.0),
         (Field::Port, before.machine.1 != after.machine.1),
         (Field::LiveDir, before.live != after.live),
-        (Field::ComposeProject, before.compose != after.compose),
+        (Field::ComposeProject, before.compose.0 != after.compose.0),
+        (Field::Kind, op.is_application() != np.is_application()),
         (Field::Source, source(old, op) != source(new, np)),
         (Field::RepoSubdir, op.repo_subdir != np.repo_subdir),
         (Field::ComposeFiles, op.compose_files != np.compose_files),
         (Field::ExtraFiles, op.extra_files != np.extra_files),
         (Field::PersistFiles, op.persist_files != np.persist_files),
+        (Field::Dockerfile, app_differs(op, np, |a| &a.dockerfile)),
+        (Field::ContainerPort, app_differs(op, np, |a| &a.container_port)),
+        (Field::HealthCheckPath, app_differs(op, np, |a| &a.health_check_path)),
+        (Field::Domain, app_differs(op, np, |a| &a.domain)),
+        (Field::Listen, app_differs(op, np, |a| &a.listen)),
+        (Field::BuildArgs, app_differs(op, np, |a| &a.build_args)),
         (Field::User, oh.user != nh.user),
         (Field::Transport, oh.transport != nh.transport),
         (Field::ComposeCommand, oh.compose_command != nh.compose_command),
+        (Field::ProxyImage, np.is_application() && oh.proxy_image != nh.proxy_image),
         (Field::WatchPaths, op.watch_paths != np.watch_paths),
         (Field::HealthCheck, op.health_check != np.health_check),
         (Field::Health, op.health != np.health),
+        (Field::KeepReleases, app_differs(op, np, |a| &a.keep_releases)),
+        (Field::Drain, app_differs(op, np, |a| &a.drain)),
         (Field::Rollback, op.rollback != np.rollback),
+        (Field::AutoDeploy, op.auto_deploy != np.auto_deploy),
         (Field::Trigger, trigger(old, op) != trigger(new, np)),
     ];
     checks.into_iter().filter(|(_, changed)| *changed).map(|(field, _)| field).collect()
+}
+
+/// Whether an application setting differs between two applications; a change of kind is
+/// [`Field::Kind`] alone.
+fn app_differs<T: PartialEq>(old: &Project, new: &Project, setting: impl Fn(&Application) -> &T) -> bool {
+    match (&old.application, &new.application) {
+        (Some(a), Some(b)) => setting(a) != setting(b),
+        _ => false,
+    }
 }
 
 #[cfg(test)]

@@ -306,3 +306,106 @@ fn serializes_each_pair_flat() {
     assert_eq!(v, want);
     assert_eq!(serde_json::to_value(&diff(&base(), &base()).pairs[0]).unwrap()["kind"], "unchanged");
 }
+
+const APP: &str = "name: site, repo: app, repo_subdir: deploy, targets: [web-1], dockerfile: Dockerfile, \
+                   container_port: 8080, listen: ':8080'";
+
+fn app_base() -> Config {
+    config_of(&[HOST], REPO, &[APP])
+}
+
+fn with_app(extra: &str) -> ConfigDiff {
+    diff(&app_base(), &config_of(&[HOST], REPO, &[&format!("{APP}, {extra}")]))
+}
+
+#[test]
+fn auto_deploy_alone_redeploys_nothing() {
+    let d = with_project("auto_deploy: off");
+    only(&d, ChangeKind::Unchanged, &[Field::AutoDeploy], None);
+    assert!(d.is_noop());
+    only(&with_app("auto_deploy: off"), ChangeKind::Unchanged, &[Field::AutoDeploy], None);
+}
+
+#[test]
+fn application_settings_redeploy_in_place_at_the_current_commit() {
+    let cases = [
+        ("build_args: {A: b}", Field::BuildArgs),
+        ("health_check_path: /up", Field::HealthCheckPath),
+        ("domain: app.example.com", Field::Domain),
+    ];
+    for (extra, field) in cases {
+        only(&with_app(extra), ChangeKind::Changed, &[field], Some(DeployAt::Current));
+    }
+    let changed = |from: &str, to: &str| {
+        let c = config_of(&[HOST], REPO, &[&APP.replace(from, to)]);
+        diff(&app_base(), &c)
+    };
+    let cases = [
+        ("dockerfile: Dockerfile", "dockerfile: docker/Dockerfile", Field::Dockerfile),
+        ("container_port: 8080", "container_port: 3000", Field::ContainerPort),
+        ("listen: ':8080'", "listen: '127.0.0.1:8080'", Field::Listen),
+    ];
+    for (from, to, field) in cases {
+        let d = changed(from, to);
+        only(&d, ChangeKind::Changed, &[field], Some(DeployAt::Current));
+        assert!(d.teardowns().next().is_none(), "{field}");
+    }
+}
+
+#[test]
+fn release_keeping_and_drain_apply_at_the_next_deploy() {
+    only(&with_app("keep_releases: 5"), ChangeKind::Unchanged, &[Field::KeepReleases], None);
+    only(&with_app("drain: 30s"), ChangeKind::Unchanged, &[Field::Drain], None);
+    only(&with_app("health_check: {retries: 3}"), ChangeKind::Unchanged, &[Field::Health], None);
+}
+
+#[test]
+fn a_new_proxy_image_redeploys_the_applications_of_the_host_only() {
+    let host = "{name: web-1, address: 10.0.0.10, deploy_dir: /srv/apps, proxy_image: 'caddy:2.8'}";
+    let d = diff(&app_base(), &config_of(&[host], REPO, &[APP]));
+    only(&d, ChangeKind::Changed, &[Field::ProxyImage], Some(DeployAt::Current));
+    assert!(d.teardowns().next().is_none());
+    only(&with_host(host), ChangeKind::Unchanged, &[], None);
+}
+
+#[test]
+fn a_compose_project_that_becomes_an_application_moves_and_stops_its_containers() {
+    let kept_files = Teardown { down: true, remove_files: false };
+    let d = diff(&base(), &app_base());
+    only(
+        &d,
+        ChangeKind::Moved { teardown: kept_files },
+        &[Field::Kind, Field::ComposeFiles, Field::PersistFiles],
+        Some(DeployAt::Current),
+    );
+    let d = diff(&app_base(), &base());
+    only(
+        &d,
+        ChangeKind::Moved { teardown: kept_files },
+        &[Field::Kind, Field::ComposeFiles, Field::PersistFiles],
+        Some(DeployAt::Current),
+    );
+    // Another deploy_subdir alone keeps the application's containers for the new deploy.
+    let moved = config_of(&[HOST], REPO, &[&format!("{APP}, deploy_subdir: web")]);
+    only(
+        &diff(&app_base(), &moved),
+        ChangeKind::Moved { teardown: Teardown { down: false, remove_files: true } },
+        &[Field::LiveDir],
+        Some(DeployAt::Current),
+    );
+}
+
+#[test]
+fn new_fields_serialize_in_snake_case() {
+    for (field, name) in [
+        (Field::Kind, "kind"),
+        (Field::HealthCheckPath, "health_check_path"),
+        (Field::BuildArgs, "build_args"),
+        (Field::ProxyImage, "proxy_image"),
+        (Field::KeepReleases, "keep_releases"),
+        (Field::AutoDeploy, "auto_deploy"),
+    ] {
+        assert_eq!(field.as_str(), name);
+        assert_eq!(serde_json::to_value(field).unwrap(), name);
+    }
+}

@@ -7,12 +7,21 @@ use serde_norway::Value;
 use super::mapping::Fields;
 use super::parse::{Field, Path, Reader, describe};
 use super::settings::{ssh_port, ssh_user};
-use super::{Host, HostTransport, Repo, TriggerMode};
+use super::{DEFAULT_PROXY_IMAGE, Host, HostTransport, Repo, TriggerMode};
 use crate::model::{HostName, InvalidName, RepoName};
 use crate::path::RelPath;
 
-const HOST_KEYS: &[&str] =
-    &["name", "address", "user", "port", "deploy_dir", "compose_command", "compose_project_prefix", "transport"];
+const HOST_KEYS: &[&str] = &[
+    "name",
+    "address",
+    "user",
+    "port",
+    "deploy_dir",
+    "compose_command",
+    "compose_project_prefix",
+    "transport",
+    "proxy_image",
+];
 const REPO_KEYS: &[&str] = &["name", "url", "branch", "trigger_mode", "poll_interval"];
 
 /// One `hosts[]` entry as far as it could be read.
@@ -91,6 +100,12 @@ pub(super) fn read_host(r: &mut Reader<'_>, path: &Path, value: &Value) -> HostR
             }
         }
     };
+    // Handed to `docker run` as one argument: a word that cannot read as an option.
+    let proxy_image = match r.opt_text(&f, "proxy_image") {
+        Field::Absent => Some(DEFAULT_PROXY_IMAGE.to_owned()),
+        Field::Invalid => None,
+        Field::Value((p, image)) => word(r, &p, image, "a Docker image reference such as \"caddy:2\"", false),
+    };
     if let (
         Some(transport),
         Some(name),
@@ -100,10 +115,20 @@ pub(super) fn read_host(r: &mut Reader<'_>, path: &Path, value: &Value) -> HostR
         Some(deploy_dir),
         Some(compose_command),
         Some(compose_project_prefix),
-    ) = (transport, name, address, user, port, out.deploy_dir.clone(), compose_command, prefix)
+        Some(proxy_image),
+    ) = (transport, name, address, user, port, out.deploy_dir.clone(), compose_command, prefix, proxy_image)
     {
-        out.host =
-            Some(Host { name, transport, address, port, user, deploy_dir, compose_command, compose_project_prefix });
+        out.host = Some(Host {
+            name,
+            transport,
+            address,
+            port,
+            user,
+            deploy_dir,
+            compose_command,
+            compose_project_prefix,
+            proxy_image,
+        });
     }
     out
 }

@@ -11,13 +11,14 @@
 //!     user: deploy             # default $DEEPLO_SSH_USER, else "deploy"
 //!     port: 22                 # default $DEEPLO_SSH_PORT, else 22
 //!     compose_command: docker compose   # optional: a string or a list of words
+//!     proxy_image: caddy:2     # default; the reverse proxy in front of the applications
 //! repos:                       # watched repositories (at least one)
 //!   - name: app
 //!     url: git@github.com:acme/app.git
 //!     branch: main             # default main
 //!     trigger_mode: poll       # webhook | poll (default) | hybrid
 //!     poll_interval: 60s       # Go duration, default 60s
-//! projects:                    # Compose projects (none is a warning)
+//! projects:                    # Compose projects and applications (none is a warning)
 //!   - name: site
 //!     repo: app                # a repos[].name
 //!     repo_subdir: deploy      # "." for the repository root
@@ -30,6 +31,19 @@
 //!     health_check: http://127.0.0.1:8080/healthz  # or {path: /healthz, port: 8080, retries: 10,
 //!                                                  #     interval: 1s, max_interval: 16s, timeout: 3m}
 //!     rollback: on                         # default on; off keeps a failed deploy in place
+//!     auto_deploy: on                      # default on; off: only an explicit deploy deploys it
+//!   - name: api                # an application: `dockerfile` instead of compose_files,
+//!     repo: app                # extra_files and persist_files
+//!     repo_subdir: api         # the build context
+//!     targets: [web-1]
+//!     dockerfile: Dockerfile   # relative to repo_subdir
+//!     container_port: 8080     # required
+//!     health_check_path: /     # default; health_check keeps only its retries and intervals
+//!     domain: api.example.com  # served over HTTPS by the host's proxy; and/or
+//!     listen: 127.0.0.1:8080   # served over HTTP there (one of the two is required)
+//!     build_args: {NODE_ENV: production}   # sorted by name
+//!     keep_releases: 3         # default 3, at least 1
+//!     drain: 5s                # default 5s; 0 stops the old release at once
 //! ```
 //!
 //! `${NAME}` and `${NAME:-default}` are expanded in every value after the YAML parse (so a
@@ -39,6 +53,7 @@
 //! is an error (with the nearest valid key suggested), and every problem is reported at
 //! once with its path, such as `projects[1].targets[0]`.
 
+mod application;
 pub mod applied;
 mod diff;
 mod duration;

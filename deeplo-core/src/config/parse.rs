@@ -39,6 +39,11 @@ impl Path {
         self.key(key, usize::MAX)
     }
 
+    /// The path as users see it (`projects[1].listen`).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     pub fn index(&self, i: usize) -> Self {
         let mut p = self.pos.clone();
         p.push(i);

@@ -1,11 +1,13 @@
-//! Reading `projects[]` entries and their `health_check`.
+//! Reading `projects[]` entries and their `health_check`; the keys of an application are
+//! read in [`super::application`].
 
 use serde_norway::Value;
 
+use super::application::{self, ApplicationRead};
 use super::entries::checked_name;
 use super::mapping::Fields;
 use super::parse::{Field, Path, Reader, TextList, describe};
-use super::{HealthPolicy, HealthTarget, Project};
+use super::{HealthPolicy, HealthTarget, ListenAddress, Project};
 use crate::model::{HostName, ProjectName, RepoName};
 use crate::path::RelPath;
 use crate::plan::WatchPaths;
@@ -22,6 +24,15 @@ const PROJECT_KEYS: &[&str] = &[
     "deploy_subdir",
     "health_check",
     "rollback",
+    "auto_deploy",
+    "dockerfile",
+    "container_port",
+    "health_check_path",
+    "domain",
+    "listen",
+    "build_args",
+    "keep_releases",
+    "drain",
 ];
 const HEALTH_KEYS: &[&str] = &["url", "path", "port", "retries", "interval", "max_interval", "timeout"];
 
@@ -35,12 +46,24 @@ pub(super) struct ProjectRead {
     pub targets: Vec<(Path, String)>,
     /// The `deploy_subdir` (or its default) and where to report an overlap.
     pub deploy_subdir: Option<(Path, RelPath)>,
+    /// An application's `domain`, normalised, for the checks across entries.
+    pub domain: Option<(Path, String)>,
+    /// An application's `listen` address, for the checks across entries.
+    pub listen: Option<(Path, ListenAddress)>,
     /// The whole project, when every field is valid (references are checked later).
     pub project: Option<Project>,
 }
 
 pub(super) fn read_project(r: &mut Reader<'_>, path: &Path, value: &Value) -> ProjectRead {
-    let mut out = ProjectRead { name: None, repo: None, targets: Vec::new(), deploy_subdir: None, project: None };
+    let mut out = ProjectRead {
+        name: None,
+        repo: None,
+        targets: Vec::new(),
+        deploy_subdir: None,
+        domain: None,
+        listen: None,
+        project: None,
+    };
     let Some(f) = r.fields(path, value, "a project", PROJECT_KEYS) else {
         return out;
     };
@@ -58,22 +81,20 @@ pub(super) fn read_project(r: &mut Reader<'_>, path: &Path, value: &Value) -> Pr
         Field::Value((p, dir)) => rel_path(r, &p, &dir, "repo_subdir", true),
     };
     let targets = targets(r, &f, &mut out.targets);
-    let compose_files = match r.text_list(&f, "compose_files") {
-        Field::Value(list) if !(list.items.is_empty() && list.complete) => paths(r, list, "a compose file", false),
-        Field::Invalid => None,
-        _ => Some(vec![RelPath::new("compose.yml").unwrap_or_default()]),
+    // A `dockerfile` makes the project an application; one that is there but invalid still
+    // says the user meant one, so its keys are not refused as well.
+    let dockerfile = r.opt_text(&f, "dockerfile");
+    let (files, app) = if matches!(dockerfile, Field::Absent) {
+        application::refuse_application_keys(r, &f);
+        (compose_files(r, &f), Some(None))
+    } else {
+        application::refuse_compose_keys(r, &f);
+        let ApplicationRead { domain, listen, application } = application::read_application(r, &f, dockerfile);
+        (out.domain, out.listen) = (domain, listen);
+        (Some((Vec::new(), Vec::new(), Vec::new())), application.map(Some))
     };
+    let is_application = !matches!(app, Some(None));
     let watch_paths = watch_paths(r, &f, repo_subdir.as_ref());
-    let extra_files = match r.text_list(&f, "extra_files") {
-        Field::Value(list) => paths(r, list, "an extra file", false),
-        Field::Invalid => None,
-        Field::Absent => Some(Vec::new()),
-    };
-    let persist_files = match r.text_list(&f, "persist_files") {
-        Field::Value(list) => paths(r, list, "a persist file", false),
-        Field::Invalid => None,
-        Field::Absent => Some(vec![RelPath::new(".env").unwrap_or_default()]),
-    };
     out.deploy_subdir = match r.opt_text(&f, "deploy_subdir") {
         Field::Absent => {
             name.as_ref().and_then(|n| RelPath::new(n.as_str()).ok()).map(|d| (f.path_of("deploy_subdir"), d))
@@ -83,9 +104,13 @@ pub(super) fn read_project(r: &mut Reader<'_>, path: &Path, value: &Value) -> Pr
     };
     let health = match f.get("health_check") {
         None => Some((None, HealthPolicy::default())),
-        Some((p, v)) => health_check(r, &p.clone(), v),
+        Some((p, v)) => health_check(r, &p.clone(), v, is_application),
     };
     let rollback = match f.get("rollback") {
+        None => Some(true),
+        Some((p, v)) => on_off(r, &p.clone(), v),
+    };
+    let auto_deploy = match f.get("auto_deploy") {
         None => Some(true),
         Some((p, v)) => on_off(r, &p.clone(), v),
     };
@@ -94,25 +119,25 @@ pub(super) fn read_project(r: &mut Reader<'_>, path: &Path, value: &Value) -> Pr
         Some(repo),
         Some(repo_subdir),
         Some(targets),
-        Some(compose_files),
+        Some((compose_files, extra_files, persist_files)),
         Some(watch_paths),
-        Some(extra_files),
-        Some(persist_files),
         Some((_, deploy_subdir)),
         Some((health_check, health)),
         Some(rollback),
+        Some(auto_deploy),
+        Some(application),
     ) = (
         name,
         repo,
         repo_subdir,
         targets,
-        compose_files,
+        files,
         watch_paths,
-        extra_files,
-        persist_files,
         out.deploy_subdir.clone(),
         health,
         rollback,
+        auto_deploy,
+        app,
     ) {
         out.project = Some(Project {
             name,
@@ -127,9 +152,31 @@ pub(super) fn read_project(r: &mut Reader<'_>, path: &Path, value: &Value) -> Pr
             health_check,
             health,
             rollback,
+            auto_deploy,
+            application,
         });
     }
     out
+}
+
+/// A Compose project's `compose_files`, `extra_files` and `persist_files`.
+fn compose_files(r: &mut Reader<'_>, f: &Fields<'_>) -> Option<(Vec<RelPath>, Vec<RelPath>, Vec<RelPath>)> {
+    let compose_files = match r.text_list(f, "compose_files") {
+        Field::Value(list) if !(list.items.is_empty() && list.complete) => paths(r, list, "a compose file", false),
+        Field::Invalid => None,
+        _ => Some(vec![RelPath::new("compose.yml").unwrap_or_default()]),
+    };
+    let extra_files = match r.text_list(f, "extra_files") {
+        Field::Value(list) => paths(r, list, "an extra file", false),
+        Field::Invalid => None,
+        Field::Absent => Some(Vec::new()),
+    };
+    let persist_files = match r.text_list(f, "persist_files") {
+        Field::Value(list) => paths(r, list, "a persist file", false),
+        Field::Invalid => None,
+        Field::Absent => Some(vec![RelPath::new(".env").unwrap_or_default()]),
+    };
+    Some((compose_files?, extra_files?, persist_files?))
 }
 
 /// `targets`: at least one, no duplicates. Fills `raw` with the names as written.
@@ -227,7 +274,7 @@ fn paths(r: &mut Reader<'_>, list: TextList, what: &str, allow_root: bool) -> Op
 }
 
 /// A relative path; `allow_root` says whether `.` (the base itself) is meaningful.
-fn rel_path(r: &mut Reader<'_>, path: &Path, raw: &str, what: &str, allow_root: bool) -> Option<RelPath> {
+pub(super) fn rel_path(r: &mut Reader<'_>, path: &Path, raw: &str, what: &str, allow_root: bool) -> Option<RelPath> {
     match RelPath::new(raw) {
         Ok(rel) if rel.is_root() && !allow_root => {
             r.error(path, format!("{what} must name something below its base directory, got {raw:?}"));
@@ -241,7 +288,7 @@ fn rel_path(r: &mut Reader<'_>, path: &Path, raw: &str, what: &str, allow_root: 
     }
 }
 
-/// `rollback`: a boolean, or `on` / `off`.
+/// `rollback` and `auto_deploy`: a boolean, or `on` / `off`.
 fn on_off(r: &mut Reader<'_>, path: &Path, value: &Value) -> Option<bool> {
     if let Value::Bool(b) = value {
         return Some(*b);
@@ -261,17 +308,48 @@ fn on_off(r: &mut Reader<'_>, path: &Path, value: &Value) -> Option<bool> {
     }
 }
 
-/// `health_check`: a URL, or a mapping with `url` or `path` + `port`, and the policy.
-fn health_check(r: &mut Reader<'_>, path: &Path, value: &Value) -> Option<(Option<HealthTarget>, HealthPolicy)> {
+/// `health_check`: a URL, or a mapping with `url` or `path` + `port`, and the policy. An
+/// application takes the policy alone: its check asks `health_check_path` on its container.
+fn health_check(
+    r: &mut Reader<'_>,
+    path: &Path,
+    value: &Value,
+    application: bool,
+) -> Option<(Option<HealthTarget>, HealthPolicy)> {
     if let Value::String(_) = value {
         let url = r.text(path, value)?;
         // Empty means "not set", so that `health_check: ${HEALTH_URL:-}` can turn it off.
         if url.is_empty() {
             return Some((None, HealthPolicy::default()));
         }
+        if application {
+            r.error(
+                path,
+                "an application's health check asks its health_check_path on the container; \
+                 here health_check takes only retries, interval, max_interval and timeout",
+            );
+            return None;
+        }
         return health_url(r, path, url).map(|url| (Some(HealthTarget::Url(url)), HealthPolicy::default()));
     }
     let f = r.fields(path, value, "a URL or a mapping", HEALTH_KEYS)?;
+    if application {
+        let mut ok = true;
+        for key in ["url", "path", "port"] {
+            if let Some((p, _)) = f.get(key) {
+                r.error(
+                    p,
+                    format!(
+                        "health_check.{key} is for Compose projects: an application's health check asks \
+                         its health_check_path on the container"
+                    ),
+                );
+                ok = false;
+            }
+        }
+        let policy = health_policy(r, &f);
+        return policy.filter(|_| ok).map(|policy| (None, policy));
+    }
     let url = r.opt_text(&f, "url");
     let check_path = r.opt_text(&f, "path");
     let port = r.opt_number(&f, "port", 1, 65535);
@@ -350,7 +428,7 @@ fn health_url(r: &mut Reader<'_>, path: &Path, url: String) -> Option<String> {
     }
 }
 
-fn health_path(r: &mut Reader<'_>, path: &Path, check_path: String) -> Option<String> {
+pub(super) fn health_path(r: &mut Reader<'_>, path: &Path, check_path: String) -> Option<String> {
     if check_path.starts_with('/') && !check_path.chars().any(|c| c.is_whitespace() || c.is_control()) {
         Some(check_path)
     } else {

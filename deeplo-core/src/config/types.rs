@@ -86,6 +86,18 @@ pub struct Host {
     /// letters, digits, `-` and `_`. Default `None`: no prefix.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compose_project_prefix: Option<String>,
+    /// The image of the reverse proxy that routes to this host's applications, run as the
+    /// container `deeplo-proxy` and driven through its admin API (default `caddy:2`; any
+    /// image with Caddy 2 as `caddy` and `wget` and `timeout` in its `PATH`, as the official one has).
+    #[serde(default = "default_proxy_image")]
+    pub proxy_image: String,
+}
+
+/// `hosts[].proxy_image` when not given.
+pub const DEFAULT_PROXY_IMAGE: &str = "caddy:2";
+
+fn default_proxy_image() -> String {
+    DEFAULT_PROXY_IMAGE.to_owned()
 }
 
 /// How deeplo reaches a host (`hosts[].transport`); the file's default is [`Ssh`](Self::Ssh).
@@ -214,6 +226,103 @@ pub struct Project {
     /// Whether a failed verify or health gate rolls the pair back to its last good commit
     /// (default `true`).
     pub rollback: bool,
+    /// Whether pushes and polls deploy this project (default `true`). When `false`, only an
+    /// explicit deploy does, and a plan says why it skipped it.
+    #[serde(default = "yes")]
+    pub auto_deploy: bool,
+    /// Set when the project is a single-Dockerfile application rather than a Compose project:
+    /// built on the server and swapped blue-green behind the host's proxy. Its
+    /// [`compose_files`](Self::compose_files) and [`persist_files`](Self::persist_files) are
+    /// then empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application: Option<Application>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Project {
+    /// Whether the project is an [`Application`] (it has a `dockerfile`).
+    pub fn is_application(&self) -> bool {
+        self.application.is_some()
+    }
+}
+
+/// A single-Dockerfile application (`projects[].dockerfile` and the keys that go with it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Application {
+    /// The Dockerfile, relative to the project's `repo_subdir`, which is the build context.
+    pub dockerfile: RelPath,
+    /// The port the application listens on inside its container.
+    pub container_port: u16,
+    /// The path the health gate and the proxy's checks ask (default `/`); starts with `/`.
+    pub health_check_path: String,
+    /// The host name the proxy routes to the application (HTTPS, certificates managed by
+    /// the proxy), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// The address and port on the server where the proxy serves the application over
+    /// HTTP, if any (`127.0.0.1:8080`, `:80`). At least one of `domain` and `listen` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<ListenAddress>,
+    /// `--build-arg NAME=VALUE` pairs for `docker build`, sorted by name.
+    #[serde(default)]
+    pub build_args: Vec<(String, String)>,
+    /// How many releases are kept on the server, the live one included (default 3, at
+    /// least 1): the others stay stopped with their images, for an instant rollback.
+    pub keep_releases: u32,
+    /// How long the old release keeps running after the switch, for the requests it is
+    /// still answering (default 5 s).
+    #[serde(with = "duration_secs")]
+    pub drain: Duration,
+}
+
+/// `projects[].listen`: where on the server the proxy listens for an application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenAddress {
+    /// The IP address to bind (`127.0.0.1`), or `None` for every address (`:80`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<std::net::IpAddr>,
+    /// The TCP port, more than 0.
+    pub port: u16,
+}
+
+impl ListenAddress {
+    /// Reads `ADDRESS:PORT` or `:PORT` (`[::1]:8080` for IPv6).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (ip, port) = text
+            .rsplit_once(':')
+            .ok_or_else(|| format!("expected ADDRESS:PORT or :PORT (such as 127.0.0.1:8080 or :80), got {text:?}"))?;
+        let port: u16 = match port.parse() {
+            Ok(0) | Err(_) => return Err(format!("{port:?} is not a TCP port (1 to 65535) in {text:?}")),
+            Ok(p) => p,
+        };
+        let ip = match ip.trim_start_matches('[').trim_end_matches(']') {
+            "" => None,
+            ip => Some(ip.parse().map_err(|_| format!("{ip:?} is not an IP address in {text:?}"))?),
+        };
+        Ok(Self { ip, port })
+    }
+
+    /// `docker run --publish`'s form: `127.0.0.1:8080:PORT`, `8080:PORT`.
+    pub fn publish(&self, container_port: u16) -> String {
+        match self.ip {
+            None => format!("{}:{container_port}", self.port),
+            Some(std::net::IpAddr::V6(ip)) => format!("[{ip}]:{}:{container_port}", self.port),
+            Some(ip) => format!("{ip}:{}:{container_port}", self.port),
+        }
+    }
+}
+
+impl std::fmt::Display for ListenAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.ip {
+            None => write!(f, ":{}", self.port),
+            Some(std::net::IpAddr::V6(ip)) => write!(f, "[{ip}]:{}", self.port),
+            Some(ip) => write!(f, "{ip}:{}", self.port),
+        }
+    }
 }
 
 /// What the HTTP health check asks, from the host itself (`projects[].health_check`). A 2xx
@@ -307,6 +416,18 @@ mod tests {
         let p = HealthPolicy::default();
         let waits: Vec<u64> = (1..=7).map(|a| p.backoff(a).as_secs()).collect();
         assert_eq!(waits, [1, 2, 4, 8, 16, 16, 16]);
+    }
+
+    #[test]
+    fn listen_addresses() {
+        let l = ListenAddress::parse("127.0.0.1:8080").unwrap();
+        assert_eq!((l.to_string(), l.publish(80)), ("127.0.0.1:8080".into(), "127.0.0.1:8080:80".into()));
+        let any = ListenAddress::parse(":80").unwrap();
+        assert_eq!((any.to_string(), any.publish(80)), (":80".into(), "80:80".into()));
+        assert_eq!(ListenAddress::parse("[::1]:9000").unwrap().publish(80), "[::1]:9000:80");
+        for bad in ["8080", "127.0.0.1:0", "127.0.0.1:http", "localhost:80", "1.2.3:80"] {
+            assert!(ListenAddress::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

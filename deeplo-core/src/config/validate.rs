@@ -1,5 +1,6 @@
-//! Checks across entries: unique names, references, and remote directories that two
-//! projects would share on one host.
+//! Checks across entries: unique names, references, remote directories that two projects
+//! would share on one host, and the ports and domains of the applications behind one host's
+//! proxy.
 
 use super::entries::{HostRead, RepoRead};
 use super::mapping::suggest;
@@ -35,6 +36,7 @@ pub(super) fn check(r: &mut Reader<'_>, sections: &Sections<'_>) {
         }
     }
     overlaps(r, hosts, projects);
+    proxy_routes(r, hosts, projects);
 }
 
 /// Reports every name used a second time, at the later entry.
@@ -142,4 +144,83 @@ fn conflict(a_live: &str, b_live: &str) -> Option<Conflict> {
         }
     }
     None
+}
+
+/// The applications on each host share its proxy, which listens on each port once (whatever
+/// the address) and routes each domain to one application, over HTTPS on 443 with 80 for
+/// certificates and the redirect.
+fn proxy_routes(r: &mut Reader<'_>, hosts: &[HostRead], projects: &[ProjectRead]) {
+    let mut checked_hosts: Vec<&str> = Vec::new();
+    for host in hosts {
+        let Some((_, host_name)) = &host.name else {
+            continue;
+        };
+        // A duplicate host is reported already.
+        if checked_hosts.contains(&host_name.as_str()) {
+            continue;
+        }
+        checked_hosts.push(host_name);
+        let mut apps: Vec<(&str, &ProjectRead)> = Vec::new();
+        for project in projects.iter().filter(|p| p.targets.iter().any(|(_, t)| t == host_name)) {
+            // A duplicate project name is reported already.
+            if let Some((_, name)) = &project.name
+                && (project.listen.is_some() || project.domain.is_some())
+                && !apps.iter().any(|(n, _)| n == name)
+            {
+                apps.push((name, project));
+            }
+        }
+        for (j, (b_name, b)) in apps.iter().enumerate() {
+            for (a_name, a) in &apps[..j] {
+                if let (Some((a_path, a_listen)), Some((b_path, b_listen))) = (&a.listen, &b.listen)
+                    && a_listen.port == b_listen.port
+                {
+                    r.error(
+                        b_path,
+                        format!(
+                            "port {} on host {host_name:?} is taken already by project {a_name:?} ({}: {a_listen}); \
+                             the host's proxy listens on each port once, whatever the address: give {b_name} \
+                             another port",
+                            b_listen.port,
+                            a_path.text()
+                        ),
+                    );
+                }
+                if let (Some((a_path, a_domain)), Some((b_path, b_domain))) = (&a.domain, &b.domain)
+                    && a_domain == b_domain
+                {
+                    r.error(
+                        b_path,
+                        format!(
+                            "domain {b_domain:?} on host {host_name:?} is routed already to project {a_name:?} \
+                             ({}); give each application its own domain",
+                            a_path.text()
+                        ),
+                    );
+                }
+            }
+        }
+        for (b_name, b) in &apps {
+            let Some((b_path, b_listen)) = &b.listen else {
+                continue;
+            };
+            if !matches!(b_listen.port, 80 | 443) {
+                continue;
+            }
+            let with_domain =
+                apps.iter().find_map(|(a_name, a)| a.domain.as_ref().filter(|_| a_name != b_name).map(|d| (a_name, d)));
+            if let Some((a_name, (a_path, a_domain))) = with_domain {
+                r.error(
+                    b_path,
+                    format!(
+                        "port {} on host {host_name:?} is the proxy's: it serves project {a_name:?}'s domain \
+                         {a_domain:?} ({}) over HTTPS on 443, and on 80 for certificates and the redirect; \
+                         give {b_name} another listen port",
+                        b_listen.port,
+                        a_path.text()
+                    ),
+                );
+            }
+        }
+    }
 }

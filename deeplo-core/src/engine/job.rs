@@ -8,9 +8,10 @@ use jiff::Timestamp;
 
 use super::Inner;
 use crate::ErrorKind;
+use crate::model::Trigger;
 use crate::model::{Deployment, Pair, RollbackRecord};
 use crate::notify::{DeployEvent, DeployEventKind};
-use crate::pipeline::{RunLog, Session, StepFailure, StepRunner, Target, deploy_commit};
+use crate::pipeline::{RunLog, Session, StepFailure, StepRunner, Target, deploy_application, deploy_commit};
 use crate::progress::{Progress, ProgressEvent};
 use crate::schedule::JobContext;
 
@@ -79,6 +80,7 @@ pub(crate) async fn run(inner: Arc<Inner>, mut record: Deployment, ctx: JobConte
     )
     .with_env(env);
     let commit = record.commit.clone();
+    let reuse = record.trigger == Trigger::Rollback;
     let result = {
         let mut runner = StepRunner {
             record: &mut record,
@@ -88,7 +90,20 @@ pub(crate) async fn run(inner: Arc<Inner>, mut record: Deployment, ctx: JobConte
             cancel_reason: &reason,
             prefix: "",
         };
-        deploy_commit(&mut runner, &mut session, target, inner.source.as_ref(), &inner.connector, &commit).await
+        if project.is_application() {
+            deploy_application(
+                &mut runner,
+                &mut session,
+                target,
+                inner.source.as_ref(),
+                &inner.connector,
+                &commit,
+                reuse,
+            )
+            .await
+        } else {
+            deploy_commit(&mut runner, &mut session, target, inner.source.as_ref(), &inner.connector, &commit).await
+        }
     };
     track_host(&inner, &record, &result).await;
 
@@ -102,7 +117,13 @@ pub(crate) async fn run(inner: Arc<Inner>, mut record: Deployment, ctx: JobConte
             let mut message = log.redact(&failure.error.to_string());
             let mut kind = DeployEventKind::Failed;
             let cancelled = failure.error.kind() == ErrorKind::Cancelled;
-            if failure.step.needs_rollback_on_failure() && !cancelled {
+            if project.is_application() {
+                // Nothing to roll back: the live release served all along.
+                if !matches!(failure.step, crate::pipeline::Step::Drain | crate::pipeline::Step::Cleanup) && !cancelled
+                {
+                    message.push_str("; the live release, if any, kept serving");
+                }
+            } else if failure.step.needs_rollback_on_failure() && !cancelled {
                 if !project.rollback {
                     message.push_str("; automatic rollback is off for this project");
                 } else {

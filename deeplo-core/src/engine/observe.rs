@@ -9,7 +9,9 @@ use super::Engine;
 use crate::config::{Config, Host};
 use crate::model::{HostName, ProjectName};
 use crate::path::remote_join;
-use crate::pipeline::{ComposeCommand, RemoteDirs, ServiceState, detect_compose, project_name, ps};
+use crate::pipeline::{
+    ComposeCommand, ReleaseState, RemoteDirs, ServiceState, detect_compose, project_name, ps, releases_on,
+};
 use crate::{Error, ErrorKind, Result};
 
 /// Whether a host answered, from [`Engine::probe`].
@@ -52,8 +54,13 @@ pub struct ProjectObservation {
     /// Why `compose ps` failed for this project; `services` is then empty.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// Its containers, as `compose ps` lists them (empty when nothing runs).
+    /// Its containers, as `compose ps` lists them (empty when nothing runs, and for an
+    /// application).
     pub services: Vec<ServiceState>,
+    /// An application's releases, newest first: the live one and those kept for a
+    /// rollback (empty for a Compose project).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub releases: Vec<ReleaseState>,
 }
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -124,19 +131,46 @@ impl Engine {
             return Ok(Vec::new());
         }
         let transport = self.inner.connector.connect(host).await?;
-        let compose = detect_compose(transport.as_ref(), host).await?;
+        // A host that runs only applications needs no compose command.
+        let compose = match projects.iter().any(|p| !p.is_application()) {
+            true => Some(detect_compose(transport.as_ref(), host).await?),
+            false => None,
+        };
         let mut out = Vec::new();
         for project in projects {
+            let compose = match (&compose, project.is_application()) {
+                (Some(compose), false) => compose,
+                _ => {
+                    out.push(match releases_on(transport.as_ref(), host, project).await {
+                        Ok(releases) => ProjectObservation {
+                            project: project.name.clone(),
+                            error: None,
+                            services: Vec::new(),
+                            releases,
+                        },
+                        Err(e) => ProjectObservation {
+                            project: project.name.clone(),
+                            error: Some(e.message().to_owned()),
+                            services: Vec::new(),
+                            releases: Vec::new(),
+                        },
+                    });
+                    continue;
+                }
+            };
             let dirs = RemoteDirs::new(remote_join(&host.deploy_dir, &project.deploy_subdir));
             let files: Vec<String> = project.compose_files.iter().map(|f| f.as_str().to_owned()).collect();
             let name = project_name(&project.name, host.compose_project_prefix.as_deref());
-            let result = ps(transport.as_ref(), &compose, &name, &dirs.live, &files).await;
+            let result = ps(transport.as_ref(), compose, &name, &dirs.live, &files).await;
             out.push(match result {
-                Ok(services) => ProjectObservation { project: project.name.clone(), error: None, services },
+                Ok(services) => {
+                    ProjectObservation { project: project.name.clone(), error: None, services, releases: Vec::new() }
+                }
                 Err(e) => ProjectObservation {
                     project: project.name.clone(),
                     error: Some(e.message().to_owned()),
                     services: Vec::new(),
+                    releases: Vec::new(),
                 },
             });
         }

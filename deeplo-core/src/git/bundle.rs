@@ -23,6 +23,23 @@ pub(crate) fn read(repo: &Repository, commit: &CommitId, request: BundleRequest<
     let mut entries = BTreeMap::new();
     for path in request.required.iter().chain(request.extra) {
         let full = request.subdir.join(path);
+        if full.is_root() {
+            // The whole repository (an application's build context at the root).
+            collect_tree(repo, &root, &full, request.subdir, &mut entries, commit)?;
+            continue;
+        }
+        if path.is_root() {
+            // The whole project directory (an application's build context).
+            let tree = root
+                .get_path(std::path::Path::new(full.as_str()))
+                .and_then(|e| e.to_object(repo))
+                .and_then(|o| o.peel_to_tree())
+                .map_err(|_| {
+                    Error::new(ErrorKind::NotFound, "extract", format!("{full}/ not found at {}", commit.short()))
+                })?;
+            collect_tree(repo, &tree, &full, request.subdir, &mut entries, commit)?;
+            continue;
+        }
         let entry = root.get_path(std::path::Path::new(full.as_str())).map_err(|_| {
             Error::new(ErrorKind::NotFound, "extract", format!("{full} not found at {}", commit.short()))
         })?;

@@ -24,6 +24,7 @@
 //! one stream, and persist, preflight, swap and up are one remote script whose marker lines
 //! give each step its own record.
 
+mod app;
 mod compose;
 mod health;
 mod remote;
@@ -32,6 +33,8 @@ mod script;
 mod steps;
 mod teardown;
 
+pub use app::ReleaseState;
+pub(crate) use app::{deploy_application, releases_on};
 pub(crate) use compose::ComposeCommand;
 pub use compose::{ServiceState, project_name};
 pub(crate) use remote::RemoteDirs;
@@ -74,12 +77,41 @@ pub enum Step {
     Up,
     /// The HTTP check passes (and, where `up` could not wait, the healthchecks).
     Health,
-    /// `.old` is removed.
+    /// `.old` is removed (a Compose project); releases beyond `keep_releases` are removed
+    /// (an application).
     Cleanup,
+    /// An application: Docker runs, the `deeplo` network exists, the proxy runs (started
+    /// or created if needed); the live and kept releases are read.
+    Precheck,
+    /// An application: `docker build` of the staged context on the host.
+    Build,
+    /// An application: the new release's container starts beside the live one.
+    Start,
+    /// An application: the proxy sends traffic to the new release, in one atomic change.
+    Switch,
+    /// An application: the old release finishes what it is answering, then stops.
+    Drain,
 }
 
 impl Step {
-    /// Every step, in the order a deploy runs them (for progress bars and tables).
+    /// Every step of an application's deploy, in order. A rollback to a kept release skips
+    /// fetch, extract, stage and build.
+    pub const APPLICATION: [Step; 11] = [
+        Self::Fetch,
+        Self::Extract,
+        Self::Connect,
+        Self::Precheck,
+        Self::Stage,
+        Self::Build,
+        Self::Start,
+        Self::Health,
+        Self::Switch,
+        Self::Drain,
+        Self::Cleanup,
+    ];
+
+    /// Every step of a Compose project's deploy, in the order it runs them (for progress
+    /// bars and tables).
     pub const ALL: [Step; 10] = [
         Self::Fetch,
         Self::Extract,
@@ -107,11 +139,17 @@ impl Step {
             Self::Up => "up",
             Self::Health => "health",
             Self::Cleanup => "cleanup",
+            Self::Precheck => "precheck",
+            Self::Build => "build",
+            Self::Start => "start",
+            Self::Switch => "switch",
+            Self::Drain => "drain",
         }
     }
 
-    /// Whether a failure at this step leaves the host running something other than the
-    /// last good commit, so that a rollback is needed.
+    /// Whether a failure at this step of a Compose deploy leaves the host running something
+    /// other than the last good commit, so that a rollback is needed. (A failed application
+    /// deploy never does: its live release serves until the switch.)
     pub fn needs_rollback_on_failure(self) -> bool {
         matches!(self, Self::Up | Self::Health)
     }

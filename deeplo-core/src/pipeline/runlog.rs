@@ -31,6 +31,11 @@ impl RunLog {
         Self { store, id, redactor, buf: Mutex::new(Vec::new()) }
     }
 
+    /// The run this log belongs to.
+    pub fn id(&self) -> &RunId {
+        &self.id
+    }
+
     /// `text` with every secret of the run replaced, for what goes into the record.
     pub fn redact(&self, text: &str) -> String {
         self.redactor.redact(text).into_owned()

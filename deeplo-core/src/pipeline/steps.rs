@@ -39,17 +39,17 @@ impl Target<'_> {
 
 /// The connection and what was learned about the host, kept across a deploy and its rollback.
 pub(crate) struct Session {
-    transport: Option<Arc<dyn Transport>>,
+    pub(super) transport: Option<Arc<dyn Transport>>,
     compose: Option<ComposeCommand>,
     /// Whether `compose` came from the engine's memory of the host rather than from a
     /// detection in this session (a remembered one may have gone stale).
     remembered: bool,
     /// How long a deploy waits for the project's lock on the host.
-    lock_wait: Duration,
+    pub(super) lock_wait: Duration,
     /// Who takes the lock, as the lock file will say (`deeplo run 12-0123abcd`).
-    owner: String,
-    /// The project's environment values, for its compose commands.
-    env: Vec<(String, Secret)>,
+    pub(super) owner: String,
+    /// The project's environment values, for its compose commands or its containers.
+    pub(super) env: Vec<(String, Secret)>,
 }
 
 impl Session {
@@ -70,7 +70,7 @@ impl Session {
         self
     }
 
-    fn transport(&self) -> Result<Arc<dyn Transport>> {
+    pub(super) fn transport(&self) -> Result<Arc<dyn Transport>> {
         self.transport.clone().ok_or_else(|| Error::new(ErrorKind::Unreachable, "deploy", "not connected"))
     }
 
@@ -102,7 +102,7 @@ pub(crate) async fn checked(
 }
 
 /// A task aborted when dropped: the connect that runs while the bundle is read.
-struct Background<T>(tokio::task::JoinHandle<T>);
+pub(super) struct Background<T>(pub(super) tokio::task::JoinHandle<T>);
 
 impl<T> Drop for Background<T> {
     fn drop(&mut self) {
@@ -111,7 +111,7 @@ impl<T> Drop for Background<T> {
 }
 
 impl<T> Background<T> {
-    async fn join(&mut self) -> Result<T> {
+    pub(super) async fn join(&mut self) -> Result<T> {
         (&mut self.0).await.map_err(|e| {
             Error::new(ErrorKind::Deploy, "deploy", format!("a background task of the deploy failed: {e}"))
         })

@@ -74,8 +74,9 @@ pub struct HeadOutcome {
 }
 
 impl Engine {
-    /// Fetches `head`, plans it for every target of the requested repo entries and submits
-    /// the jobs; then moves the cursor to `head` (never backwards).
+    /// Fetches `head`, plans it for every target of the requested repo entries' projects
+    /// (those with `auto_deploy` on) and submits the jobs; then moves the cursor to `head`
+    /// (never backwards).
     ///
     /// # Errors
     ///
@@ -100,7 +101,8 @@ impl Engine {
         let mut planned = Vec::new();
         let mut stale_targets = 0;
         for repo in &repos {
-            for project in config.projects_of(&repo.name) {
+            // A project with auto_deploy off is deployed only on request, as `plan` says.
+            for project in config.projects_of(&repo.name).filter(|p| p.auto_deploy) {
                 for host in &project.targets {
                     let pair = Pair::new(project.name.clone(), host.clone());
                     match self.plan_target(&config, project, &pair, &request).await? {

@@ -39,14 +39,10 @@ fn public_keys_are_one_checked_line() {
 
 fn config(names: &[&str]) -> Config {
     let host = |name: &str| Host {
-        name: HostName::new(name).unwrap(),
-        transport: HostTransport::Ssh,
-        address: "10.0.0.1".into(),
         port: 22,
         user: "deploy".into(),
-        deploy_dir: "/srv".into(),
-        compose_command: None,
-        compose_project_prefix: None,
+        transport: HostTransport::Ssh,
+        ..Host::new(HostName::new(name).unwrap(), "10.0.0.1", "/srv")
     };
     Config { hosts: names.iter().map(|n| host(n)).collect(), repos: Vec::new(), projects: Vec::new() }
 }

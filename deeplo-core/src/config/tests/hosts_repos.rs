@@ -76,6 +76,36 @@ fn compose_command_is_a_string_or_a_list_of_words() {
 }
 
 #[test]
+fn proxy_image_defaults_to_caddy_and_takes_an_image_reference() {
+    assert_eq!(ok(&host(HOST)).config.hosts[0].proxy_image, "caddy:2");
+    assert_eq!(DEFAULT_PROXY_IMAGE, "caddy:2");
+    for (written, want) in [
+        ("'caddy:2.8-alpine'", "caddy:2.8-alpine"),
+        ("registry.example.com:5000/ops/caddy@sha256:0123abcd", "registry.example.com:5000/ops/caddy@sha256:0123abcd"),
+        ("''", "caddy:2"),
+        ("null", "caddy:2"),
+    ] {
+        let c = ok(&host(&format!("{{name: a, address: b, deploy_dir: /d, proxy_image: {written}}}"))).config;
+        assert_eq!(c.hosts[0].proxy_image, want, "{written}");
+    }
+    let cases: &[(&str, &str)] = &[
+        (
+            "'caddy 2'",
+            "expected a Docker image reference such as \"caddy:2\", got \"caddy 2\": it must not hold spaces",
+        ),
+        ("--privileged", "must not start with '-'"),
+        ("\"caddy\\t2\"", "must not hold control characters"),
+        ("[caddy]", "expected a string, got a list"),
+    ];
+    for (written, want) in cases {
+        expect_errors(
+            &host(&format!("{{name: a, address: b, deploy_dir: /d, proxy_image: {written}}}")),
+            &[("hosts[0].proxy_image", want)],
+        );
+    }
+}
+
+#[test]
 fn host_errors() {
     let cases: &[(&str, &[(&str, &str)])] = &[
         ("{address: b, deploy_dir: /d}", &[("hosts[0].name", "name is required")]),
