@@ -156,7 +156,8 @@ impl Scenario {
     /// An engine on `yaml` deploying `via` a transport: over SSH as [`engine`](Self::engine),
     /// or through a real agent of host `h1` connected to a hub of its own.
     pub async fn engine_via(&self, via: Via, yaml: &str) -> anyhow::Result<Target> {
-        self.engine_via_with(via, yaml, |b| b).await
+        let store = Arc::new(FileStore::open(&self.data_dir(), jiff::Timestamp::now())?);
+        self.engine_via_with(via, yaml, move |b| b.store(store)).await
     }
 
     /// The same with an environment vault in the engine's store, its master key in
