@@ -36,3 +36,19 @@ pub fn run(cmd: &mut std::process::Command) -> anyhow::Result<String> {
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
+
+/// The first file under `dir` (recursively) that holds `needle`: for tests that prove a
+/// secret never reached the disk.
+pub fn file_holding(dir: &std::path::Path, needle: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(found) = file_holding(&path, needle) {
+                return Some(found);
+            }
+        } else if std::fs::read(&path).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes())) {
+            return Some(path);
+        }
+    }
+    None
+}

@@ -156,21 +156,6 @@ async fn blue_green_with_zero_failed_requests(via: Via) {
         assert!(!format!("{record:?}").contains(&secret));
     }
     for dir in [s.data_dir(), s.deploy_dir()] {
-        assert!(anywhere(&dir, &secret).is_none(), "{} holds the value", dir.display());
+        assert!(deeplo_testbed::file_holding(&dir, &secret).is_none(), "{} holds the value", dir.display());
     }
-}
-
-/// Whether any file under `dir` holds `needle`.
-fn anywhere(dir: &Path, needle: &str) -> Option<std::path::PathBuf> {
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            if let Some(found) = anywhere(&path, needle) {
-                return Some(found);
-            }
-        } else if std::fs::read(&path).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes())) {
-            return Some(path);
-        }
-    }
-    None
 }

@@ -3,7 +3,6 @@
 //! wrote), `deeplo deploys containers` shows the live and kept releases, and
 //! `deeplo rollback` switches back without a build.
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use deeplo_testbed::apps::{self, App};
@@ -20,20 +19,6 @@ fn said(out: &std::process::Output) -> String {
 fn ok(out: std::process::Output) -> String {
     assert!(out.status.success(), "{}", said(&out));
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn anywhere(dir: &Path, needle: &str) -> Option<std::path::PathBuf> {
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            if let Some(found) = anywhere(&path, needle) {
-                return Some(found);
-            }
-        } else if std::fs::read(&path).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes())) {
-            return Some(path);
-        }
-    }
-    None
 }
 
 fn command_lines() -> String {
@@ -103,6 +88,6 @@ fn env_containers_and_rollback_through_the_cli() {
     }
     assert!(!d.log().contains("s3cret"), "the daemon's log");
     for dir in [s.data_dir(), s.deploy_dir(), s.tmp.path().to_owned()] {
-        assert_eq!(anywhere(&dir, "s3cret"), None, "the value is in a file");
+        assert_eq!(deeplo_testbed::file_holding(&dir, "s3cret"), None, "the value is in a file");
     }
 }

@@ -1,8 +1,6 @@
 //! `deeplo env set|unset|list` and `deeplo secrets rotate-key`, through a running daemon and
 //! on the store directly: values are sealed, never printed, never on disk in the clear.
 
-use std::path::Path;
-
 use deeplo_testbed::daemon::DaemonProcess;
 use deeplo_testbed::scenario::Scenario;
 use serde_json::Value;
@@ -21,21 +19,6 @@ fn ok(out: std::process::Output) -> String {
 fn names(d: &DaemonProcess, project: &str) -> Vec<String> {
     let listed: Value = serde_json::from_str(&ok(d.cli(&["env", "list", project, "-o", "json"]))).unwrap();
     listed.as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap().to_owned()).collect()
-}
-
-/// Whether any file under `dir` holds `needle`.
-fn anywhere(dir: &Path, needle: &str) -> Option<std::path::PathBuf> {
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            if let Some(found) = anywhere(&path, needle) {
-                return Some(found);
-            }
-        } else if std::fs::read(&path).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes())) {
-            return Some(path);
-        }
-    }
-    None
 }
 
 #[test]
@@ -77,7 +60,7 @@ fn values_are_set_listed_rotated_and_unset_and_never_shown() {
 
     for value in ["prod-mode-value", "pw-from-stdin-81", "hello world", "local-value-77"] {
         for dir in [s.data_dir(), key_file.parent().unwrap().to_owned(), s.tmp.path().to_owned()] {
-            assert_eq!(anywhere(&dir, value), None, "{value} is in the clear on disk");
+            assert_eq!(deeplo_testbed::file_holding(&dir, value), None, "{value} is in the clear on disk");
         }
         assert!(!d.log().contains(value), "{value} is in the daemon's log");
     }
@@ -141,6 +124,6 @@ fn a_value_reaches_the_compose_interpolation_and_nothing_else() {
     assert!(!run_log.contains("gr33ting"), "{run_log}");
     assert!(!d.log().contains("gr33ting"), "the daemon's log");
     for dir in [s.data_dir(), s.deploy_dir(), s.tmp.path().to_owned()] {
-        assert_eq!(anywhere(&dir, "gr33ting"), None, "the value is in a file");
+        assert_eq!(deeplo_testbed::file_holding(&dir, "gr33ting"), None, "the value is in a file");
     }
 }
