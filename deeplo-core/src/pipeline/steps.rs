@@ -118,6 +118,22 @@ impl<T> Background<T> {
     }
 }
 
+/// The connect of a session not yet connected, started in the background so that it runs
+/// while git reads the commit.
+pub(super) fn connect_in_background(
+    session: &Session,
+    target: Target<'_>,
+    connector: &Arc<dyn Connector>,
+    log: &super::RunLog,
+) -> Option<Background<Result<Arc<dyn Transport>>>> {
+    if session.transport.is_some() {
+        return None;
+    }
+    let (connector, host) = (connector.clone(), target.host.clone());
+    log.line(format!("connecting to {}@{}:{}", host.user, host.address, host.port));
+    Some(Background(tokio::spawn(async move { connector.connect(&host).await.map(Arc::<dyn Transport>::from) })))
+}
+
 /// Deploys `commit` through every step. Used for a deploy and, with another commit and a
 /// `rollback:` prefix, for the rollback after it.
 pub(crate) async fn deploy_commit(
@@ -130,16 +146,7 @@ pub(crate) async fn deploy_commit(
 ) -> std::result::Result<(), StepFailure> {
     let log = run.log;
     // The connection is opened while git works: it needs nothing from the commit.
-    let mut connecting = match session.transport {
-        Some(_) => None,
-        None => {
-            let (connector, host) = (connector.clone(), target.host.clone());
-            log.line(format!("connecting to {}@{}:{}", host.user, host.address, host.port));
-            Some(Background(tokio::spawn(
-                async move { connector.connect(&host).await.map(Arc::<dyn Transport>::from) },
-            )))
-        }
-    };
+    let mut connecting = connect_in_background(session, target, connector, log);
 
     run.run(Step::Fetch, async { source.fetch(target.repo, Some(commit)).await.map(|_| ()) }).await?;
     let bundle = run

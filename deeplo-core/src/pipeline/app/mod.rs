@@ -22,7 +22,7 @@ use tokio::io::AsyncWriteExt;
 use self::caddy::Route;
 use self::releases::Release;
 use super::remote::{self, LockFiles};
-use super::steps::{Background, Session, Target, checked};
+use super::steps::{Session, Target, checked, connect_in_background};
 use super::{RunLog, Step, StepFailure, StepRunner, script};
 use crate::config::Application;
 use crate::model::CommitId;
@@ -117,16 +117,7 @@ pub(crate) async fn deploy_application(
         error: Error::new(ErrorKind::Config, "deploy", "the project is not an application"),
     })?;
     let log = run.log;
-    let mut connecting = match session.transport {
-        Some(_) => None,
-        None => {
-            let (connector, host) = (connector.clone(), target.host.clone());
-            log.line(format!("connecting to {}@{}:{}", host.user, host.address, host.port));
-            Some(Background(tokio::spawn(
-                async move { connector.connect(&host).await.map(Arc::<dyn Transport>::from) },
-            )))
-        }
-    };
+    let mut connecting = connect_in_background(session, target, connector, log);
     // A rollback reads the commit only when no release of it was kept.
     let mut bundle = None;
     if !reuse {
