@@ -31,6 +31,7 @@
 
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod config;
 pub mod dedup;
 pub mod engine;

@@ -22,6 +22,7 @@
 //! The checks only use the trait: things a backend does on its own (locking, reopening,
 //! reading older formats) are tested by that backend.
 
+mod audit;
 mod other;
 mod records;
 
@@ -59,6 +60,8 @@ checks![
     other::cursors_round_trip_any_key,
     other::documents_round_trip,
     other::invalid_document_names_are_refused,
+    audit::audit_is_newest_first_with_filters_and_limit,
+    audit::audit_appends_concurrently_lose_nothing,
 ];
 
 /// Runs every check, each on a store from `fresh`, and panics listing the ones that failed.

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 
 use crate::Result;
+use crate::access::{AuditEntry, AuditQuery};
 use crate::model::{CommitId, Deployment, HostName, Pair, ProjectName, RunId};
 
 /// Which records [`Store::history`] returns.
@@ -58,6 +59,9 @@ pub struct PruneReport {
 ///   [`save_document`](Store::save_document) last stored under the name, or `None`. Document
 ///   names are `[a-z0-9_-]+`; any other name is refused with
 ///   [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput).
+/// - [`append_audit`](Store::append_audit) appends an entry durably and never changes or
+///   removes one; [`audit`](Store::audit) returns the entries matching the query's filters,
+///   newest first (the reverse of the order they were appended in), cut to its limit.
 /// - Every method may be called concurrently from several tasks. A deployment's own saves
 ///   come one at a time, in order (its `pending` record first).
 ///
@@ -113,4 +117,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Stores a small JSON document under `name`, replacing it, atomically.
     async fn save_document(&self, name: &str, value: &serde_json::Value) -> Result<()>;
+
+    /// Appends `entry` to the audit log, durably.
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<()>;
+
+    /// Audit entries matching `query`, newest first.
+    async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
 }

@@ -11,6 +11,7 @@
 //! state/poll/<sha256>.json     poll cursors, named by the SHA-256 of their key
 //! history/runs/<id>.json       one record per run
 //! runs/<id>.log                one run log per run
+//! audit.jsonl                  the audit log, one entry per line, appended only
 //! ```
 //!
 //! Every path is built from a value that cannot leave its directory: a [`RunId`] (digits,
@@ -65,6 +66,10 @@ impl Layout {
 
     pub(super) fn logs_dir(&self) -> PathBuf {
         self.root.join("runs")
+    }
+
+    pub(super) fn audit_file(&self) -> PathBuf {
+        self.root.join("audit.jsonl")
     }
 
     pub(super) fn projects_file(&self) -> PathBuf {

@@ -6,6 +6,7 @@
 //! in-memory index answers every read of records without touching the disk. File I/O runs on
 //! tokio's blocking threads, never on the async ones.
 
+mod audit;
 mod compat;
 mod files;
 mod fsio;
@@ -28,6 +29,7 @@ use self::index::Index;
 use self::layout::Layout;
 use self::lock::DirLock;
 use super::{HistoryQuery, PruneReport, Store};
+use crate::access::{AuditEntry, AuditQuery};
 use crate::model::{CommitId, Deployment, Pair, RunId};
 use crate::{Error, ErrorKind, Result};
 
@@ -54,6 +56,8 @@ struct Inner {
     /// Serializes writes of records and index files; held across their I/O, so it is only
     /// ever taken on a blocking thread.
     writer: Mutex<()>,
+    /// Serializes appends to the audit log (one entry per write, whole lines only).
+    audit_writer: Mutex<()>,
     lock: DirLock,
 }
 
@@ -85,7 +89,13 @@ impl FileStore {
         }
         let loaded = load::load(&layout, now)?;
         let state = State { index: loaded.index, broken: loaded.broken };
-        let inner = Arc::new(Inner { layout, state: Mutex::new(state), writer: Mutex::new(()), lock });
+        let inner = Arc::new(Inner {
+            layout,
+            state: Mutex::new(state),
+            writer: Mutex::new(()),
+            audit_writer: Mutex::new(()),
+            lock,
+        });
         let interrupted = inner.mark_interrupted(now)?;
         Ok(FileStore { inner, interrupted, problems: loaded.problems })
     }
@@ -203,5 +213,15 @@ impl Store for FileStore {
     async fn save_document(&self, name: &str, value: &serde_json::Value) -> Result<()> {
         let (name, value) = (name.to_owned(), value.clone());
         self.blocking("save document", move |inner| inner.save_document(&name, &value)).await
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<()> {
+        let entry = entry.clone();
+        self.blocking("append to the audit log", move |inner| inner.append_audit(&entry)).await
+    }
+
+    async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let query = query.clone();
+        self.blocking("read the audit log", move |inner| inner.audit(&query)).await
     }
 }
