@@ -1,9 +1,7 @@
 //! The git mirror source against real repositories: local paths, `file://`, and `ssh://`
 //! served by a real sshd on 127.0.0.1.
 
-use std::time::Duration;
-
-use deeplo_core::config::{Repo, TriggerMode};
+use deeplo_core::config::Repo;
 use deeplo_core::git::GitAuth;
 use deeplo_core::known_hosts::{HostKeyPolicy, KnownHosts};
 use deeplo_core::model::{CommitId, RepoName};
@@ -12,13 +10,7 @@ use deeplo_core::{BundleRequest, EntryKind, ErrorKind, GitSource, Source};
 use deeplo_testbed::{GitRepo, Sshd, SshdOptions};
 
 fn repo_entry(url: &str) -> Repo {
-    Repo {
-        name: RepoName::new("app").unwrap(),
-        url: url.to_owned(),
-        branch: "main".into(),
-        trigger_mode: TriggerMode::Poll,
-        poll_interval: Duration::from_secs(60),
-    }
+    Repo::new(RepoName::new("app").unwrap(), url)
 }
 
 fn source(dir: &std::path::Path, policy: HostKeyPolicy, key: Option<std::path::PathBuf>) -> GitSource {

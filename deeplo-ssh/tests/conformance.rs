@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use deeplo_core::Connector;
-use deeplo_core::config::{Host, HostTransport};
+use deeplo_core::config::Host;
 use deeplo_core::known_hosts::{HostKeyPolicy, KnownHosts};
 use deeplo_core::model::HostName;
 use deeplo_core::transport::conformance;
@@ -20,15 +20,9 @@ async fn the_ssh_transport_keeps_the_contract() {
     options.connect_timeout = Duration::from_secs(5);
     let connector = SshConnector::new(options).unwrap();
     let host = Host {
-        name: HostName::new("conformance").unwrap(),
-        transport: HostTransport::Ssh,
-        address: "127.0.0.1".into(),
         port: sshd.port(),
         user: sshd.user(),
-        deploy_dir: "/tmp".into(),
-        compose_command: None,
-        compose_project_prefix: None,
-        proxy_image: deeplo_core::config::DEFAULT_PROXY_IMAGE.into(),
+        ..Host::new(HostName::new("conformance").unwrap(), "127.0.0.1", "/tmp")
     };
     conformance::run_all(
         || connector.connect(&host),

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
-use deeplo_core::config::{Host, HostTransport};
+use deeplo_core::config::Host;
 use deeplo_core::known_hosts::{HostKeyPolicy, KnownHosts};
 use deeplo_core::model::{CommitId, HostName};
 use deeplo_core::path::RelPath;
@@ -18,17 +18,7 @@ use deeplo_ssh::{AuthMethod, PasswordPrompt, PasswordRequest, SshConnector, SshO
 use deeplo_testbed::{Sshd, SshdOptions, UnixUser, run};
 
 fn host(sshd_port: u16, user: &str) -> Host {
-    Host {
-        name: HostName::new("test-host").unwrap(),
-        transport: HostTransport::Ssh,
-        address: "127.0.0.1".into(),
-        port: sshd_port,
-        user: user.into(),
-        deploy_dir: "/tmp".into(),
-        compose_command: None,
-        compose_project_prefix: None,
-        proxy_image: deeplo_core::config::DEFAULT_PROXY_IMAGE.into(),
-    }
+    Host { port: sshd_port, user: user.into(), ..Host::new(HostName::new("test-host").unwrap(), "127.0.0.1", "/tmp") }
 }
 
 fn options(known_hosts: &Path, policy: HostKeyPolicy, key: Option<PathBuf>) -> SshOptions {

@@ -46,6 +46,11 @@ impl OrgName {
         Self(DEFAULT_ORG.to_owned())
     }
 
+    /// Whether it is [`DEFAULT_ORG`].
+    pub fn is_default(&self) -> bool {
+        self.0 == DEFAULT_ORG
+    }
+
     /// The name as written.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -8,6 +8,7 @@ use super::mapping::Fields;
 use super::parse::{Field, Path, Reader, describe};
 use super::settings::{ssh_port, ssh_user};
 use super::{DEFAULT_PROXY_IMAGE, Host, HostTransport, Repo, TriggerMode};
+use crate::access::OrgName;
 use crate::model::{HostName, InvalidName, RepoName};
 use crate::path::RelPath;
 
@@ -21,8 +22,9 @@ const HOST_KEYS: &[&str] = &[
     "compose_project_prefix",
     "transport",
     "proxy_image",
+    "org",
 ];
-const REPO_KEYS: &[&str] = &["name", "url", "branch", "trigger_mode", "poll_interval"];
+const REPO_KEYS: &[&str] = &["name", "url", "branch", "trigger_mode", "poll_interval", "org"];
 
 /// One `hosts[]` entry as far as it could be read.
 pub(super) struct HostRead {
@@ -30,6 +32,8 @@ pub(super) struct HostRead {
     pub name: Option<(Path, String)>,
     /// The normalised `deploy_dir`, for the directory overlap check.
     pub deploy_dir: Option<String>,
+    /// The organization, for the checks across entries.
+    pub org: Option<(Path, OrgName)>,
     /// The whole host, when every field is valid.
     pub host: Option<Host>,
 }
@@ -37,11 +41,12 @@ pub(super) struct HostRead {
 /// One `repos[]` entry as far as it could be read.
 pub(super) struct RepoRead {
     pub name: Option<(Path, String)>,
+    pub org: Option<(Path, OrgName)>,
     pub repo: Option<Repo>,
 }
 
 pub(super) fn read_host(r: &mut Reader<'_>, path: &Path, value: &Value) -> HostRead {
-    let mut out = HostRead { name: None, deploy_dir: None, host: None };
+    let mut out = HostRead { name: None, deploy_dir: None, org: None, host: None };
     let Some(f) = r.fields(path, value, "a host", HOST_KEYS) else {
         return out;
     };
@@ -100,6 +105,7 @@ pub(super) fn read_host(r: &mut Reader<'_>, path: &Path, value: &Value) -> HostR
             }
         }
     };
+    out.org = read_org(r, &f);
     // Handed to `docker run` as one argument: a word that cannot read as an option.
     let proxy_image = match r.opt_text(&f, "proxy_image") {
         Field::Absent => Some(DEFAULT_PROXY_IMAGE.to_owned()),
@@ -116,8 +122,19 @@ pub(super) fn read_host(r: &mut Reader<'_>, path: &Path, value: &Value) -> HostR
         Some(compose_command),
         Some(compose_project_prefix),
         Some(proxy_image),
-    ) = (transport, name, address, user, port, out.deploy_dir.clone(), compose_command, prefix, proxy_image)
-    {
+        Some((_, org)),
+    ) = (
+        transport,
+        name,
+        address,
+        user,
+        port,
+        out.deploy_dir.clone(),
+        compose_command,
+        prefix,
+        proxy_image,
+        out.org.clone(),
+    ) {
         out.host = Some(Host {
             name,
             transport,
@@ -128,9 +145,26 @@ pub(super) fn read_host(r: &mut Reader<'_>, path: &Path, value: &Value) -> HostR
             compose_command,
             compose_project_prefix,
             proxy_image,
+            org,
         });
     }
     out
+}
+
+/// `org`: the organization of a host, repo or project ([`DEFAULT_ORG`](crate::access::DEFAULT_ORG)
+/// when absent), and where it was written. `None` when invalid (reported).
+pub(super) fn read_org(r: &mut Reader<'_>, f: &Fields<'_>) -> Option<(Path, OrgName)> {
+    match r.opt_text(f, "org") {
+        Field::Absent => Some((f.path_of("org"), OrgName::default_org())),
+        Field::Invalid => None,
+        Field::Value((p, org)) => match OrgName::new(org) {
+            Ok(org) => Some((p, org)),
+            Err(e) => {
+                r.error(&p, e.to_string());
+                None
+            }
+        },
+    }
 }
 
 /// `compose_command`: a string split on whitespace, or a list of words. `Some(None)` when
@@ -189,7 +223,7 @@ fn compose_command(r: &mut Reader<'_>, f: &Fields<'_>) -> Option<Option<Vec<Stri
 }
 
 pub(super) fn read_repo(r: &mut Reader<'_>, path: &Path, value: &Value) -> RepoRead {
-    let mut out = RepoRead { name: None, repo: None };
+    let mut out = RepoRead { name: None, org: None, repo: None };
     let Some(f) = r.fields(path, value, "a repo", REPO_KEYS) else {
         return out;
     };
@@ -227,10 +261,11 @@ pub(super) fn read_repo(r: &mut Reader<'_>, path: &Path, value: &Value) -> RepoR
         }
         other => other.map(|(_, d)| d).or(Duration::from_secs(60)),
     };
-    if let (Some(name), Some(url), Some(branch), Some(trigger_mode), Some(poll_interval)) =
-        (name, url, branch, trigger_mode, poll_interval)
+    out.org = read_org(r, &f);
+    if let (Some(name), Some(url), Some(branch), Some(trigger_mode), Some(poll_interval), Some((_, org))) =
+        (name, url, branch, trigger_mode, poll_interval, out.org.clone())
     {
-        out.repo = Some(Repo { name, url, branch, trigger_mode, poll_interval });
+        out.repo = Some(Repo { name, url, branch, trigger_mode, poll_interval, org });
     }
     out
 }

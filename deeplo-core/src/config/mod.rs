@@ -12,6 +12,7 @@
 //!     port: 22                 # default $DEEPLO_SSH_PORT, else 22
 //!     compose_command: docker compose   # optional: a string or a list of words
 //!     proxy_image: caddy:2     # default; the reverse proxy in front of the applications
+//!     org: default             # default; the organization it belongs to (hosts, repos, projects)
 //! repos:                       # watched repositories (at least one)
 //!   - name: app
 //!     url: git@github.com:acme/app.git

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::application::{DEFAULT_DRAIN, DEFAULT_HEALTH_CHECK_PATH, DEFAULT_KEEP_RELEASES};
 use super::project::glob_escape;
 use super::types::{Application, HealthPolicy, Host, HostTransport, Project, Repo, TriggerMode};
+use crate::access::OrgName;
 use crate::model::{HostName, ProjectName, RepoName};
 use crate::path::RelPath;
 use crate::plan::WatchPaths;
@@ -25,6 +26,7 @@ impl Host {
             compose_command: None,
             compose_project_prefix: None,
             proxy_image: super::DEFAULT_PROXY_IMAGE.to_owned(),
+            org: OrgName::default_org(),
         }
     }
 
@@ -44,6 +46,7 @@ impl Repo {
             branch: "main".into(),
             trigger_mode: TriggerMode::Poll,
             poll_interval: Duration::from_secs(60),
+            org: OrgName::default_org(),
         }
     }
 }
@@ -74,6 +77,7 @@ impl Project {
             rollback: true,
             auto_deploy: true,
             application: None,
+            org: OrgName::default_org(),
         }
     }
 

@@ -8,6 +8,7 @@ use super::entries::checked_name;
 use super::mapping::Fields;
 use super::parse::{Field, Path, Reader, TextList, describe};
 use super::{HealthPolicy, HealthTarget, ListenAddress, Project};
+use crate::access::OrgName;
 use crate::model::{HostName, ProjectName, RepoName};
 use crate::path::RelPath;
 use crate::plan::WatchPaths;
@@ -25,6 +26,7 @@ const PROJECT_KEYS: &[&str] = &[
     "health_check",
     "rollback",
     "auto_deploy",
+    "org",
     "dockerfile",
     "container_port",
     "health_check_path",
@@ -50,6 +52,8 @@ pub(super) struct ProjectRead {
     pub domain: Option<(Path, String)>,
     /// An application's `listen` address, for the checks across entries.
     pub listen: Option<(Path, ListenAddress)>,
+    /// The organization, for the checks across entries.
+    pub org: Option<(Path, OrgName)>,
     /// The whole project, when every field is valid (references are checked later).
     pub project: Option<Project>,
 }
@@ -62,6 +66,7 @@ pub(super) fn read_project(r: &mut Reader<'_>, path: &Path, value: &Value) -> Pr
         deploy_subdir: None,
         domain: None,
         listen: None,
+        org: None,
         project: None,
     };
     let Some(f) = r.fields(path, value, "a project", PROJECT_KEYS) else {
@@ -114,6 +119,7 @@ pub(super) fn read_project(r: &mut Reader<'_>, path: &Path, value: &Value) -> Pr
         None => Some(true),
         Some((p, v)) => on_off(r, &p.clone(), v),
     };
+    out.org = super::entries::read_org(r, &f);
     if let (
         Some(name),
         Some(repo),
@@ -126,6 +132,7 @@ pub(super) fn read_project(r: &mut Reader<'_>, path: &Path, value: &Value) -> Pr
         Some(rollback),
         Some(auto_deploy),
         Some(application),
+        Some((_, org)),
     ) = (
         name,
         repo,
@@ -138,6 +145,7 @@ pub(super) fn read_project(r: &mut Reader<'_>, path: &Path, value: &Value) -> Pr
         rollback,
         auto_deploy,
         app,
+        out.org.clone(),
     ) {
         out.project = Some(Project {
             name,
@@ -154,6 +162,7 @@ pub(super) fn read_project(r: &mut Reader<'_>, path: &Path, value: &Value) -> Pr
             rollback,
             auto_deploy,
             application,
+            org,
         });
     }
     out

@@ -5,6 +5,7 @@
 //! build them in code. They also deserialize, to read back the applied-config baseline the
 //! engine itself stored (names, paths and globs are re-validated on the way in).
 
+use crate::access::OrgName;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -91,6 +92,10 @@ pub struct Host {
     /// image with Caddy 2 as `caddy` and `wget` and `timeout` in its `PATH`, as the official one has).
     #[serde(default = "default_proxy_image")]
     pub proxy_image: String,
+    /// The organization the host belongs to (default `default`): only its members see it,
+    /// and only its projects deploy to it.
+    #[serde(default, skip_serializing_if = "OrgName::is_default")]
+    pub org: OrgName,
 }
 
 /// `hosts[].proxy_image` when not given.
@@ -186,6 +191,9 @@ pub struct Repo {
     /// (default 60 s).
     #[serde(with = "duration_secs")]
     pub poll_interval: Duration,
+    /// The organization the repo belongs to (default `default`).
+    #[serde(default, skip_serializing_if = "OrgName::is_default")]
+    pub org: OrgName,
 }
 
 /// A deployable Docker Compose project (`projects[]`).
@@ -236,6 +244,10 @@ pub struct Project {
     /// then empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application: Option<Application>,
+    /// The organization the project belongs to (default `default`); its repo and every
+    /// target must be in it too.
+    #[serde(default, skip_serializing_if = "OrgName::is_default")]
+    pub org: OrgName,
 }
 
 fn yes() -> bool {

@@ -6,6 +6,7 @@ use super::entries::{HostRead, RepoRead};
 use super::mapping::suggest;
 use super::parse::{Path, Reader};
 use super::project::ProjectRead;
+use crate::access::OrgName;
 use crate::path::remote_join;
 
 /// The entries of each section; `None` for a section that is not a list (already
@@ -35,8 +36,41 @@ pub(super) fn check(r: &mut Reader<'_>, sections: &Sections<'_>) {
             }
         }
     }
+    same_org(r, hosts, repos, projects);
     overlaps(r, hosts, projects);
     proxy_routes(r, hosts, projects);
+}
+
+/// A project's repo and targets must be in the project's organization: a project of one
+/// team must never deploy to another team's server or from its repository.
+fn same_org(r: &mut Reader<'_>, hosts: &[HostRead], repos: &[RepoRead], projects: &[ProjectRead]) {
+    let named = |name: &Option<(Path, String)>, org: &Option<(Path, OrgName)>| {
+        name.as_ref().zip(org.as_ref()).map(|((_, n), (_, o))| (n.clone(), o.clone()))
+    };
+    let host_orgs: Vec<(String, OrgName)> = hosts.iter().filter_map(|h| named(&h.name, &h.org)).collect();
+    let repo_orgs: Vec<(String, OrgName)> = repos.iter().filter_map(|h| named(&h.name, &h.org)).collect();
+    let org_of = |list: &[(String, OrgName)], name: &str| list.iter().find(|(n, _)| n == name).map(|(_, o)| o.clone());
+    for project in projects {
+        let Some((_, org)) = &project.org else { continue };
+        let mismatch = |what: &str, name: &str, theirs: &OrgName| {
+            format!(
+                "{what} {name:?} is in organization {theirs:?}, but the project is in {org:?}: \
+                 a project's repo and targets must be in its organization (set `org` on both)"
+            )
+        };
+        if let Some((path, repo)) = &project.repo {
+            let theirs = org_of(&repo_orgs, repo);
+            if let Some(theirs) = theirs.filter(|t| t != org) {
+                r.error(path, mismatch("repo", repo, &theirs));
+            }
+        }
+        for (path, target) in &project.targets {
+            let theirs = org_of(&host_orgs, target);
+            if let Some(theirs) = theirs.filter(|t| t != org) {
+                r.error(path, mismatch("host", target, &theirs));
+            }
+        }
+    }
 }
 
 /// Reports every name used a second time, at the later entry.

@@ -1,6 +1,7 @@
 //! Table tests of the loader: each rule has a case that fails if the rule breaks.
 
 mod hosts_repos;
+mod orgs;
 mod overlap;
 mod projects;
 
