@@ -11,6 +11,7 @@
 //! exist: the API says 404 for both, so that names of other organizations' resources do
 //! not leak.
 
+mod accounts;
 mod api_token;
 mod audit;
 mod directory;
@@ -18,6 +19,7 @@ mod email;
 mod org;
 mod role;
 
+pub use accounts::Accounts;
 pub use api_token::{API_TOKEN_PREFIX, ApiToken, TokenId};
 pub use audit::{Actor, AuditEntry, AuditQuery, Outcome};
 pub use directory::{

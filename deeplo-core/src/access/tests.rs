@@ -152,3 +152,48 @@ async fn a_use_is_written_down_once_a_minute() {
     let file = std::fs::read_to_string(tmp.path().join("state").join("access.json")).unwrap();
     assert!(file.contains(&later.to_string()), "the use is on disk for the next process: {file}");
 }
+
+#[tokio::test]
+async fn every_change_is_audited_with_its_outcome_and_no_secret() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(tmp.path());
+    let accounts = Accounts::new(Arc::clone(&store));
+    let root = Actor::Root;
+    accounts.add_member(&root, &email("ada@example.com"), &org("acme"), Role::Admin, at(1)).await.unwrap();
+    assert_eq!(
+        accounts.directory().snapshot().await.unwrap().orgs.len(),
+        1,
+        "the org is created with its first member"
+    );
+    accounts.change_role(&root, &email("ada@example.com"), &org("acme"), Role::Manager, at(2)).await.unwrap();
+    let missing = accounts.change_role(&root, &email("bob@example.com"), &org("acme"), Role::Viewer, at(3)).await;
+    assert_eq!(missing.unwrap_err().kind(), ErrorKind::NotFound);
+    let (token, record) = accounts.create_token(&root, &new_token("ada@example.com"), at(4)).await.unwrap();
+    accounts.revoke_token(&root, &record.id, at(5)).await.unwrap();
+    assert_eq!(accounts.revoke_token(&root, &record.id, at(6)).await.unwrap_err().kind(), ErrorKind::NotFound);
+    accounts.remove_member(&root, &email("ada@example.com"), &org("acme"), at(7)).await.unwrap();
+
+    let log = store.audit(&AuditQuery::default()).await.unwrap();
+    let summary: Vec<(i64, &str, bool)> = log
+        .iter()
+        .rev()
+        .map(|e| (e.at.as_second() - 1_700_000_000, e.action.as_str(), e.outcome == Outcome::Ok))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (1, "manage_members", true),
+            (2, "manage_members", true),
+            (3, "manage_members", false),
+            (4, "create_token", true),
+            (5, "revoke_token", true),
+            (6, "revoke_token", false),
+            (7, "manage_members", true),
+        ]
+    );
+    assert!(log.iter().all(|e| e.actor == Actor::Root));
+    assert_eq!(log.last().unwrap().target, "user ada@example.com as admin");
+    let text = serde_json::to_string(&log).unwrap();
+    assert!(!text.contains(&token.secret().expose()[API_TOKEN_PREFIX.len()..]), "{text}");
+    assert!(text.contains(&format!("token {} of ada@example.com", record.id)));
+}
