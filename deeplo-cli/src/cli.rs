@@ -79,6 +79,24 @@ pub enum Command {
     /// The master key that seals the projects' environment values (DEEPLO_SECRETS_KEY_FILE)
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Organizations: list them, create one
+    #[command(subcommand)]
+    Orgs(OrgsCommand),
+    /// Users and their roles in organizations (viewer, developer, manager, admin)
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// API tokens of users, for the HTTP API and the remote CLI: shown once, stored hashed
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+    /// The audit log: every change, who made it and how it ended, newest first
+    Audit {
+        /// Only this organization's entries
+        #[arg(long, env = "DEEPLO_ORG", value_name = "ORG")]
+        org: Option<String>,
+        /// At most this many entries
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
     /// Manage the deeplo systemd service (wraps systemctl and journalctl)
     #[command(subcommand)]
     Service(ServiceCommand),
@@ -245,6 +263,89 @@ pub enum EnvCommand {
     List {
         /// The project (`projects[].name`)
         project: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgsCommand {
+    /// Every organization: the directory's and those the config names, with counts
+    List,
+    /// Create an organization (a slug: lowercase letters, digits and '-')
+    Create {
+        /// Its name
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Every user and their roles
+    List {
+        /// Only members of this organization
+        #[arg(long, env = "DEEPLO_ORG", value_name = "ORG")]
+        org: Option<String>,
+    },
+    /// Add a user to an organization with a role (the user and the organization are created when new)
+    Add {
+        /// The user's email address
+        email: String,
+        /// The organization
+        #[arg(long, env = "DEEPLO_ORG", value_name = "ORG", default_value = "default")]
+        org: String,
+        /// viewer, developer, manager or admin
+        #[arg(long, value_name = "ROLE")]
+        role: String,
+    },
+    /// Take a user out of an organization
+    Remove {
+        /// The user's email address
+        email: String,
+        /// The organization
+        #[arg(long, env = "DEEPLO_ORG", value_name = "ORG", default_value = "default")]
+        org: String,
+    },
+    /// Change a member's role
+    Role {
+        /// The user's email address
+        email: String,
+        /// viewer, developer, manager or admin
+        role: String,
+        /// The organization
+        #[arg(long, env = "DEEPLO_ORG", value_name = "ORG", default_value = "default")]
+        org: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// API tokens: id, user, name, scope, state, last use; never a secret
+    List {
+        /// Only this user's tokens
+        #[arg(long, value_name = "EMAIL")]
+        user: Option<String>,
+    },
+    /// Create an API token for a user and print it once
+    Create {
+        /// Whose token it is
+        #[arg(long, value_name = "EMAIL")]
+        user: String,
+        /// A name to tell it apart (`ci`, `laptop`)
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// When it expires: days (`90d`) or a duration (`12h`) [default: never]
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+        /// Act only in this organization
+        #[arg(long, value_name = "ORG")]
+        org: Option<String>,
+        /// Act with at most this role
+        #[arg(long, value_name = "ROLE")]
+        role: Option<String>,
+    },
+    /// Revoke an API token by its id
+    Revoke {
+        /// The id `deeplo tokens list` shows
+        id: String,
     },
 }
 

@@ -1,5 +1,6 @@
 //! One module per verb.
 
+mod accounts;
 mod authorize;
 mod config;
 mod deploy;
@@ -18,7 +19,10 @@ mod update;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, ConfigCommand, DeploysCommand, EnvCommand, SecretsCommand, ServersCommand};
+use crate::cli::{
+    Cli, Command, ConfigCommand, DeploysCommand, EnvCommand, OrgsCommand, SecretsCommand, ServersCommand,
+    TokensCommand, UsersCommand,
+};
 use crate::context::Context;
 
 /// Runs one parsed command line.
@@ -73,6 +77,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Servers(ServersCommand::Token { host }) => servers::token(&Context::new(&cli.global)?, &host).await,
         Command::Servers(ServersCommand::Revoke { host }) => servers::revoke(&Context::new(&cli.global)?, &host).await,
         Command::Health => health::run(&Context::new(&cli.global)?).await,
+        Command::Orgs(cmd) => {
+            let ctx = Context::new(&cli.global)?;
+            match cmd {
+                OrgsCommand::List => accounts::orgs_list(&ctx).await,
+                OrgsCommand::Create { name } => accounts::orgs_create(&ctx, &name).await,
+            }
+        }
+        Command::Users(cmd) => {
+            let ctx = Context::new(&cli.global)?;
+            match cmd {
+                UsersCommand::List { org } => accounts::users_list(&ctx, org.as_deref()).await,
+                UsersCommand::Add { email, org, role } => accounts::users_set(&ctx, &email, &org, &role, false).await,
+                UsersCommand::Remove { email, org } => accounts::users_remove(&ctx, &email, &org).await,
+                UsersCommand::Role { email, role, org } => accounts::users_set(&ctx, &email, &org, &role, true).await,
+            }
+        }
+        Command::Tokens(cmd) => {
+            let ctx = Context::new(&cli.global)?;
+            match cmd {
+                TokensCommand::List { user } => accounts::tokens_list(&ctx, user.as_deref()).await,
+                TokensCommand::Create { user, name, expires, org, role } => {
+                    let expires_in_secs = expires.as_deref().map(accounts::expiry_secs).transpose()?;
+                    let request = crate::daemon::CreateToken { user, name, expires_in_secs, org, role };
+                    accounts::tokens_create(&ctx, request).await
+                }
+                TokensCommand::Revoke { id } => accounts::tokens_revoke(&ctx, &id).await,
+            }
+        }
+        Command::Audit { org, limit } => accounts::audit(&Context::new(&cli.global)?, org.as_deref(), limit).await,
         Command::Env(EnvCommand::Path) => {
             println!("{}", env::path().display());
             Ok(ExitCode::SUCCESS)

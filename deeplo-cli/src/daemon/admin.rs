@@ -21,6 +21,16 @@
 //! | GET | `/v1/servers` | every server's record: state, since, last seen, agent, facts |
 //! | GET | `/v1/servers/{host}` | one server's record and history (404 unless configured or decommissioned) |
 //! | POST | `/v1/servers/{host}/decommission` | decommissions it for good: no more deploys, its agent refused |
+//! | GET/POST | `/v1/env/{project}`, POST `/v1/env/{project}/unset` | a project's environment names; set, unset |
+//! | GET | `/v1/orgs` | every organization: the directory's and the config's, with counts |
+//! | POST | `/v1/orgs` `{name}` | creates one |
+//! | GET | `/v1/users` | every user and their memberships |
+//! | POST | `/v1/users` `{email, org, role, change?}` | adds a member (creating the user and org), or changes a role |
+//! | POST | `/v1/users/remove` `{email, org}` | takes a member out of an organization |
+//! | GET | `/v1/tokens?user=` | API tokens: id, name, user, scope, dates; never a secret |
+//! | POST | `/v1/tokens` `{user, name, expires_in_secs?, org?, role?}` | creates one, answered once |
+//! | DELETE | `/v1/tokens/{id}` | revokes one |
+//! | GET | `/v1/audit?org=&limit=` | the audit log, newest first |
 //!
 //! No handler logs a request or answer body: the token answer holds a secret.
 
@@ -60,6 +70,12 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/v1/env/{project}", get(super::env::list).post(super::env::set))
         .route("/v1/env/{project}/unset", post(super::env::unset))
         .route("/v1/secrets/rotate-key", post(super::env::rotate_key))
+        .route("/v1/orgs", get(super::accounts::list_orgs).post(super::accounts::create_org))
+        .route("/v1/users", get(super::accounts::list_users).post(super::accounts::set_member))
+        .route("/v1/users/remove", post(super::accounts::remove_member))
+        .route("/v1/tokens", get(super::accounts::list_tokens).post(super::accounts::create_token))
+        .route("/v1/tokens/{id}", axum::routing::delete(super::accounts::revoke_token))
+        .route("/v1/audit", get(super::accounts::audit))
         .with_state(daemon)
 }
 
@@ -70,6 +86,11 @@ impl ApiError {
     /// An answer with `status` and `message`.
     pub fn new(status: StatusCode, message: String) -> Self {
         Self(status, message)
+    }
+
+    /// What went wrong.
+    pub fn message(&self) -> &str {
+        &self.1
     }
 }
 

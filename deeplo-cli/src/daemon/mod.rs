@@ -3,6 +3,7 @@
 //! earlier process left: runs that were going when it died are marked interrupted and
 //! deployed again.
 
+mod accounts;
 mod admin;
 pub mod client;
 mod env;
@@ -16,6 +17,10 @@ mod retention;
 pub mod servers;
 mod tls;
 
+pub use accounts::{
+    CreateOrg, CreateToken, MembershipBody, MembershipChanged, OrgCreated, OrgSummary, TokenCreated, new_token,
+    org_summaries,
+};
 pub use admin::{DeployBody, IssuedToken, QueuedRun, RevokedToken, RollbackBody};
 pub use env::{Changed, SetValues, UnsetNames};
 
@@ -47,6 +52,8 @@ pub struct Daemon {
     pub runner_tokens: RunnerTokenStore,
     /// The projects' environment values in the engine's store; one per process.
     pub vault: EnvVault,
+    /// Organizations, users and API tokens in the engine's store; one per process.
+    pub accounts: deeplo_core::access::Accounts,
     /// The connected runner agents.
     pub hub: Arc<Hub>,
     pub metrics: Arc<Metrics>,
@@ -95,6 +102,7 @@ pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     let daemon = Arc::new(Daemon {
         engine: engine.clone(),
         runner_tokens,
+        accounts: deeplo_core::access::Accounts::new(store.clone()),
         vault,
         hub: hub.clone(),
         metrics: Arc::new(Metrics::default()),

@@ -39,6 +39,15 @@ impl Accounts {
         self.store.append_audit(&entry).await
     }
 
+    /// The audit log's entries that `query` selects, newest first.
+    ///
+    /// # Errors
+    ///
+    /// The store's errors.
+    pub async fn audit_log(&self, query: &super::AuditQuery) -> Result<Vec<AuditEntry>> {
+        self.store.audit(query).await
+    }
+
     /// Audits `result` as the outcome of `action` on `target`, and hands it back.
     async fn audited<T>(
         &self,
