@@ -16,6 +16,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 pub use cli::Cli;
+/// The HTTP API's route table, for the tests that check every route's permissions and the
+/// OpenAPI file against it.
+pub use daemon::api::{ROUTES, Route};
 
 /// Runs the command line of this process.
 pub fn main() -> ExitCode {

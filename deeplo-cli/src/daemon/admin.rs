@@ -213,7 +213,7 @@ pub struct QueuedRun {
     pub reason: Option<String>,
 }
 
-fn queued(submitted: Vec<Submitted>) -> (StatusCode, Json<Vec<QueuedRun>>) {
+pub(super) fn queued(submitted: Vec<Submitted>) -> (StatusCode, Json<Vec<QueuedRun>>) {
     let runs = submitted
         .into_iter()
         .map(|s| {

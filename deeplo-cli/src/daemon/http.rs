@@ -1,5 +1,6 @@
 //! The public HTTP side (`DEEPLO_HTTP_PORT`): `/healthz`, `/metrics`, run logs for the
-//! `log_url` of GitHub deployment statuses, and the GitHub webhook when a secret is set.
+//! `log_url` of GitHub deployment statuses, the HTTP API under `/api/v1/` (bearer tokens,
+//! [`super::api`]), and the GitHub webhook when a secret is set.
 
 use std::sync::Arc;
 
@@ -17,7 +18,8 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/runs/{id}/logs", get(run_log))
-        .with_state(daemon)
+        .with_state(Arc::clone(&daemon))
+        .merge(super::api::router(daemon))
 }
 
 async fn healthz(State(daemon): State<Arc<Daemon>>) -> Response {

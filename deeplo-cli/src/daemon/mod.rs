@@ -5,6 +5,7 @@
 
 mod accounts;
 mod admin;
+pub mod api;
 pub mod client;
 mod env;
 mod github;

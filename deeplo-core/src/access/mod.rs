@@ -14,6 +14,7 @@
 mod accounts;
 mod api_token;
 mod audit;
+mod authorize;
 mod directory;
 mod email;
 mod org;
@@ -22,6 +23,7 @@ mod role;
 pub use accounts::Accounts;
 pub use api_token::{API_TOKEN_PREFIX, ApiToken, TokenId};
 pub use audit::{Actor, AuditEntry, AuditQuery, Outcome};
+pub use authorize::{Denied, authorize};
 pub use directory::{
     AccessDocument, Caller, DOCUMENT, Directory, LAST_USE_PRECISION, MAX_TOKEN_NAME_LEN, Member, NewToken, OrgRecord,
     Refusal, TokenRecord, UserInfo, UserRecord,

@@ -197,3 +197,18 @@ async fn every_change_is_audited_with_its_outcome_and_no_secret() {
     assert!(!text.contains(&token.secret().expose()[API_TOKEN_PREFIX.len()..]), "{text}");
     assert!(text.contains(&format!("token {} of ada@example.com", record.id)));
 }
+
+#[tokio::test]
+async fn outsiders_are_told_not_found_and_low_roles_forbidden() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = Directory::new(store(tmp.path()));
+    dir.set_member(&email("ada@example.com"), &org("acme"), Role::Developer, at(0)).await.unwrap();
+    let (token, _) = dir.create_token(&new_token("ada@example.com"), at(0)).await.unwrap();
+    let caller = dir.authenticate(token.secret().expose(), at(1)).await.unwrap().unwrap();
+    assert_eq!(authorize(&dir, &caller, &org("acme"), Action::Deploy).await.unwrap(), Ok(Role::Developer));
+    assert_eq!(
+        authorize(&dir, &caller, &org("acme"), Action::ManageEnv).await.unwrap(),
+        Err(Denied::Forbidden { role: Role::Developer, needed: Role::Manager })
+    );
+    assert_eq!(authorize(&dir, &caller, &org("umbrella"), Action::ReadOrg).await.unwrap(), Err(Denied::NotFound));
+}

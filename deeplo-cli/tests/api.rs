@@ -1,0 +1,174 @@
+//! The HTTP API against the real daemon over real HTTP: every route, for each role, a
+//! non-member, no token, an expired, a revoked and a narrowed token, each answer checked.
+//! The table below must have a row for every route of `deeplo_cli::ROUTES`, so that a route
+//! added without its row fails here.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use deeplo_testbed::daemon::DaemonProcess;
+use deeplo_testbed::scenario::Scenario;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_deeplo");
+
+fn ok(out: std::process::Output) -> String {
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{said}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A request with `token` as its bearer (given to curl on stdin, not its command line):
+/// the status and the body.
+fn call(d: &DaemonProcess, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut curl = Command::new("curl");
+    curl.args(["-sS", "--max-time", "10", "-X", method, "-w", "\n%{http_code}", "-H", "@-"]);
+    if method == "POST" {
+        curl.args(["-H", "Content-Type: application/json", "--data", "{}"]);
+    }
+    let mut child =
+        curl.arg(format!("{}{path}", d.base_url())).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let header = token.map(|t| format!("Authorization: Bearer {t}\n")).unwrap_or_default();
+    child.stdin.take().unwrap().write_all(header.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.trim().parse().unwrap(), body.to_owned())
+}
+
+fn token(d: &DaemonProcess, args: &[&str]) -> String {
+    let mut all = vec!["tokens", "create"];
+    all.extend(args);
+    ok(d.cli(&all)).trim().to_owned()
+}
+
+/// The lowest role each route needs, written out here (not read from the route table):
+/// `None` for what every authenticated caller may do.
+const TABLE: &[(&str, &str, Option<&str>)] = &[
+    ("GET", "/api/v1/orgs", None),
+    ("GET", "/api/v1/orgs/{org}", Some("viewer")),
+    ("GET", "/api/v1/orgs/{org}/servers", Some("viewer")),
+    ("GET", "/api/v1/orgs/{org}/projects", Some("viewer")),
+    ("GET", "/api/v1/orgs/{org}/deployments", Some("viewer")),
+    ("GET", "/api/v1/orgs/{org}/deployments/{id}", Some("viewer")),
+    ("GET", "/api/v1/orgs/{org}/deployments/{id}/log", Some("viewer")),
+    ("POST", "/api/v1/orgs/{org}/projects/{project}/deploy", Some("developer")),
+    ("GET", "/api/v1/orgs/{org}/projects/{project}/env", Some("viewer")),
+    ("GET", "/api/v1/orgs/{org}/members", Some("admin")),
+    ("GET", "/api/v1/orgs/{org}/audit", Some("admin")),
+];
+
+const ROLES: [&str; 4] = ["viewer", "developer", "manager", "admin"];
+
+#[test]
+fn every_route_answers_every_kind_of_caller_as_the_roles_say() {
+    let listed: Vec<(&str, &str)> = deeplo_cli::ROUTES.iter().map(|r| (r.method, r.path)).collect();
+    let rows: Vec<(&str, &str)> = TABLE.iter().map(|(m, p, _)| (*m, *p)).collect();
+    assert_eq!(rows, listed, "every route has a row of TABLE, in order");
+    for (route, (_, _, minimum)) in deeplo_cli::ROUTES.iter().zip(TABLE) {
+        assert_eq!(route.action.map(|a| a.minimum().as_str()), *minimum, "{}", route.path);
+    }
+
+    let s = Scenario::new("api-matrix").unwrap();
+    let d = DaemonProcess::start(BIN.as_ref(), &s, &s.config_yaml(""), &[]).unwrap();
+    let project = s.project.clone();
+    ok(d.cli(&["deploy", &project]));
+    let history: Value = serde_json::from_str(&ok(d.cli(&["deploys", "history", "-o", "json"]))).unwrap();
+    let run = history[0]["id"].as_str().unwrap().to_owned();
+
+    let mut callers: Vec<(String, Option<String>, Option<&str>)> = Vec::new();
+    for role in ROLES {
+        let email = format!("{role}@example.com");
+        ok(d.cli(&["users", "add", &email, "--org", "default", "--role", role]));
+        callers.push((role.to_owned(), Some(token(&d, &["--user", &email])), Some(role)));
+    }
+    ok(d.cli(&["users", "add", "outsider@example.com", "--org", "other", "--role", "admin"]));
+    callers.push(("non-member".into(), Some(token(&d, &["--user", "outsider@example.com"])), None));
+    callers.push((
+        "narrowed to another org".into(),
+        Some(token(&d, &["--user", "admin@example.com", "--org", "other"])),
+        None,
+    ));
+    let capped = token(&d, &["--user", "admin@example.com", "--role", "viewer"]);
+    callers.push(("admin capped at viewer".into(), Some(capped), Some("viewer")));
+    let revoked = token(&d, &["--user", "admin@example.com"]);
+    let listed: Value = serde_json::from_str(&ok(d.cli(&["tokens", "list", "-o", "json"]))).unwrap();
+    let id = listed.as_array().unwrap().iter().find(|t| revoked[5..13] == *t["id"].as_str().unwrap()).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ok(d.cli(&["tokens", "revoke", &id]));
+    let expired = token(&d, &["--user", "admin@example.com", "--expires", "1s"]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let unauthenticated: [(&str, Option<String>); 4] = [
+        ("no token", None),
+        ("revoked", Some(revoked)),
+        ("expired", Some(expired)),
+        ("a stolen hash", Some("0".repeat(64))),
+    ];
+
+    let mut checked = 0;
+    for (method, template, minimum) in TABLE {
+        let path = template.replace("{org}", "default").replace("{id}", &run).replace("{project}", &project);
+        for (who, bearer, role) in &callers {
+            let (status, body) = call(&d, method, &path, bearer.as_deref());
+            let want = match (role, minimum) {
+                (_, None) => 200,
+                (None, Some(_)) => 404,
+                (Some(role), Some(min)) => {
+                    let rank = |r: &str| ROLES.iter().position(|x| *x == r).unwrap();
+                    if rank(role) >= rank(min) { if *method == "POST" { 202 } else { 200 } } else { 403 }
+                }
+            };
+            assert_eq!(status, want, "{method} {path} as {who}: {body}");
+            if status >= 400 {
+                let error: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{method} {path}: {body}"));
+                let code = error["error"]["code"].as_str().unwrap();
+                assert_eq!(code, if status == 404 { "not_found" } else { "forbidden" }, "{body}");
+            }
+            checked += 1;
+        }
+        for (who, bearer) in &unauthenticated {
+            let (status, body) = call(&d, method, &path, bearer.as_deref());
+            assert_eq!(status, 401, "{method} {path} with {who}: {body}");
+            assert!(body.contains("\"code\":\"unauthenticated\""), "{body}");
+            checked += 1;
+        }
+    }
+    eprintln!("{checked} answers checked");
+
+    // The other org's view of the same resources is empty or not found, never the resource.
+    let outsider = &callers[4].1;
+    let (_, orgs) = call(&d, "GET", "/api/v1/orgs", outsider.as_deref());
+    assert!(orgs.contains("\"other\"") && !orgs.contains("\"default\""), "{orgs}");
+    let (status, _) = call(&d, "GET", "/api/v1/orgs/other/projects", outsider.as_deref());
+    assert_eq!(status, 200);
+    let (_, projects) = call(&d, "GET", "/api/v1/orgs/other/projects", outsider.as_deref());
+    assert_eq!(projects, "[]");
+    let (status, _) = call(&d, "GET", &format!("/api/v1/orgs/other/deployments/{run}"), outsider.as_deref());
+    assert_eq!(status, 404, "a record of another org through one's own org");
+
+    // The audit log has the deploys, with the right users, and the refusals.
+    let audit: Value =
+        serde_json::from_str(&call(&d, "GET", "/api/v1/orgs/default/audit", callers[3].1.as_deref()).1).unwrap();
+    let deploys: Vec<(String, String)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "deploy")
+        .map(|e| {
+            (
+                e["actor"]["email"].as_str().unwrap_or("-").to_owned(),
+                e["outcome"]["result"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for (who, outcome) in [("developer", "ok"), ("manager", "ok"), ("admin", "ok"), ("viewer", "denied")] {
+        assert!(deploys.contains(&(format!("{who}@example.com"), outcome.to_owned())), "{who} {outcome}: {deploys:?}");
+    }
+    for (_, bearer, _) in &callers {
+        let secret = bearer.as_deref().unwrap();
+        assert!(!d.log().contains(&secret[5..]), "a token is in the daemon's log");
+        assert_eq!(deeplo_testbed::file_holding(s.tmp.path(), &secret[5..]), None, "a token is on disk");
+    }
+}
