@@ -70,7 +70,8 @@ fn every_route_answers_every_kind_of_caller_as_the_roles_say() {
     }
 
     let s = Scenario::new("api-matrix").unwrap();
-    let d = DaemonProcess::start(BIN.as_ref(), &s, &s.config_yaml(""), &[]).unwrap();
+    let yaml = s.config_yaml("").replacen("    branch: main\n", "    branch: main\n    poll_interval: 1s\n", 1);
+    let d = DaemonProcess::start(BIN.as_ref(), &s, &yaml, &[]).unwrap();
     let project = s.project.clone();
     ok(d.cli(&["deploy", &project]));
     let history: Value = serde_json::from_str(&ok(d.cli(&["deploys", "history", "-o", "json"]))).unwrap();
@@ -166,6 +167,27 @@ fn every_route_answers_every_kind_of_caller_as_the_roles_say() {
     for (who, outcome) in [("developer", "ok"), ("manager", "ok"), ("admin", "ok"), ("viewer", "denied")] {
         assert!(deploys.contains(&(format!("{who}@example.com"), outcome.to_owned())), "{who} {outcome}: {deploys:?}");
     }
+    // What root asked for on the socket, and what the poller started, are there too.
+    s.repo.write("deploy/www/index.html", "a push the poller finds\n").unwrap();
+    s.repo.commit("a push").unwrap();
+    let admin = callers[3].1.clone();
+    let kinds = || {
+        let (_, body) = call(&d, "GET", "/api/v1/orgs/default/audit?limit=500", admin.as_deref());
+        let audit: Value = serde_json::from_str(&body).unwrap();
+        let kinds: Vec<String> = audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "deploy")
+            .map(|e| e["actor"]["kind"].as_str().unwrap().to_owned())
+            .collect();
+        kinds
+    };
+    let seen = deeplo_testbed::daemon::wait_for(std::time::Duration::from_secs(20), || {
+        let kinds = kinds();
+        kinds.iter().any(|k| k == "root") && kinds.iter().any(|k| k == "system")
+    });
+    assert!(seen.is_ok(), "a root and a system deploy are audited: {:?}", kinds());
     for (_, bearer, _) in &callers {
         let secret = bearer.as_deref().unwrap();
         assert!(!d.log().contains(&secret[5..]), "a token is in the daemon's log");

@@ -42,6 +42,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use deeplo_agent::protocol::CloseCode;
+use deeplo_core::access::{Action, Actor, AuditEntry, Outcome};
 use deeplo_core::engine::{SubmitOutcome, Submitted};
 use deeplo_core::model::{HostName, ProjectName, RunId, Trigger};
 use deeplo_core::{DeployRequest, ErrorKind, HistoryQuery, RunnerToken, TokenInfo};
@@ -235,6 +236,7 @@ pub(super) fn queued(submitted: Vec<Submitted>) -> (StatusCode, Json<Vec<QueuedR
 }
 
 async fn deploy(State(daemon): State<Arc<Daemon>>, Json(body): Json<DeployBody>) -> ApiResult<impl IntoResponse> {
+    let project = body.project.clone();
     let submitted = daemon
         .engine
         .deploy(DeployRequest {
@@ -244,13 +246,37 @@ async fn deploy(State(daemon): State<Arc<Daemon>>, Json(body): Json<DeployBody>)
             trigger: Trigger::Manual,
             force: body.force,
         })
-        .await?;
-    Ok(queued(submitted))
+        .await;
+    audit_as_root(&daemon, Action::Deploy, &project, &submitted).await?;
+    Ok(queued(submitted?))
 }
 
 async fn rollback(State(daemon): State<Arc<Daemon>>, Json(body): Json<RollbackBody>) -> ApiResult<impl IntoResponse> {
-    let submitted = daemon.engine.rollback(&body.project, body.host.as_deref(), body.to.as_deref()).await?;
-    Ok(queued(submitted))
+    let submitted = daemon.engine.rollback(&body.project, body.host.as_deref(), body.to.as_deref()).await;
+    audit_as_root(&daemon, Action::Rollback, &body.project, &submitted).await?;
+    Ok(queued(submitted?))
+}
+
+/// The audit entry of a deploy or rollback asked for on the admin socket.
+async fn audit_as_root(
+    daemon: &Daemon,
+    action: Action,
+    project: &str,
+    result: &deeplo_core::Result<Vec<Submitted>>,
+) -> ApiResult<()> {
+    let outcome = match result {
+        Ok(_) => Outcome::Ok,
+        Err(e) => Outcome::Failed { message: e.to_string() },
+    };
+    let entry = AuditEntry {
+        at: jiff::Timestamp::now(),
+        actor: Actor::Root,
+        org: daemon.engine.config().project(project).map(|p| p.org.clone()),
+        action: action.as_str().into(),
+        target: format!("project {project}"),
+        outcome,
+    };
+    Ok(daemon.accounts.audit(entry).await?)
 }
 
 async fn containers(State(daemon): State<Arc<Daemon>>) -> impl IntoResponse {

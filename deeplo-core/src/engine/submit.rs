@@ -4,6 +4,7 @@
 use jiff::Timestamp;
 
 use super::{Engine, job};
+use crate::access::{Actor, AuditEntry, Outcome};
 use crate::config::{Config, Project};
 use crate::dedup::{Decision, decide};
 use crate::model::{CommitId, DeployStatus, Deployment, HostName, Pair, RunId, Trigger};
@@ -251,6 +252,12 @@ impl Engine {
                     return Err(err);
                 }
             };
+            if let Some(entry) = system_audit(&config, trigger, &pair, &job.commit, &run) {
+                // The deploy is queued: a failed audit write is reported, not made its failure.
+                if let Err(e) = self.inner.store.append_audit(&entry).await {
+                    tracing::warn!(run = %run, error = %e, "cannot write the audit entry of a deploy");
+                }
+            }
             let _ = self.inner.progress.send(Progress {
                 run: run.clone(),
                 pair: pair.clone(),
@@ -265,6 +272,29 @@ impl Engine {
         }
         Ok(out)
     }
+}
+
+/// The audit entry of a deploy the daemon itself started (a webhook, a poll, a
+/// reconciliation), made by no user: people's deploys are audited where their identity is
+/// known (the API, the admin socket).
+fn system_audit(config: &Config, trigger: Trigger, pair: &Pair, commit: &CommitId, run: &RunId) -> Option<AuditEntry> {
+    if !matches!(trigger, Trigger::Webhook | Trigger::Poll | Trigger::Reconcile) {
+        return None;
+    }
+    Some(AuditEntry {
+        at: Timestamp::now(),
+        actor: Actor::System,
+        org: config.project(pair.project.as_str()).map(|p| p.org.clone()),
+        action: "deploy".into(),
+        target: format!(
+            "project {} on {} at {} ({}, run {run})",
+            pair.project,
+            pair.host,
+            commit.short(),
+            trigger.as_str()
+        ),
+        outcome: Outcome::Ok,
+    })
 }
 
 fn find_project<'a>(config: &'a Config, name: &str) -> Result<&'a Project> {
