@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod context;
 mod daemon;
+mod exit;
 mod native;
 mod output;
 mod wiring;
@@ -34,7 +35,7 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            exit::status_of(&err)
         }
     }
 }

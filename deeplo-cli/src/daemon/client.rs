@@ -49,6 +49,11 @@ pub struct ApiFailure {
     pub message: String,
 }
 
+/// The daemon did not answer a connection.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot reach the daemon at {0}")]
+pub struct Unreachable(pub String);
+
 impl AdminClient {
     /// `Some` when a daemon answers on `socket`; `None` when none runs (no socket, or a stale one).
     pub async fn connect(socket: &Path) -> Option<Self> {
@@ -82,7 +87,7 @@ impl AdminClient {
     async fn request(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> anyhow::Result<Bytes> {
         let stream = UnixStream::connect(&self.socket)
             .await
-            .with_context(|| format!("cannot reach the daemon at {}", self.socket.display()))?;
+            .map_err(|e| anyhow::Error::new(e).context(Unreachable(self.socket.display().to_string())))?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(connection);
         let request = Request::builder()
