@@ -32,6 +32,8 @@
 
 #[path = "shared/build.rs"]
 mod build;
+#[path = "shared/steps.rs"]
+mod steps;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -170,7 +172,7 @@ fn report(profile: &str, runs: usize, sides: &[Side]) -> anyhow::Result<()> {
     println!("{:<18} {:>8} {:>8} {:>9}", "step", "agent", "ssh", "agent-ssh");
     for name in step_names(sides) {
         let (sa, ss) = (step_median(agent, &name), step_median(ssh, &name));
-        println!("{name:<18} {:>8} {:>8} {:>9}", show(sa), show(ss), show(sa - ss));
+        println!("{name:<18} {:>8} {:>8} {:>9}", steps::show_ms(sa), steps::show_ms(ss), steps::show_ms(sa - ss));
     }
     let json = json!({
         "profile": profile,
@@ -186,21 +188,11 @@ fn report(profile: &str, runs: usize, sides: &[Side]) -> anyhow::Result<()> {
 
 /// Every step either transport recorded: the known ones in pipeline order, then the rest.
 fn step_names(sides: &[Side]) -> Vec<String> {
-    let mut all: Vec<String> = sides.iter().flat_map(|s| s.steps.keys().cloned()).collect();
-    all.sort();
-    all.dedup();
-    let mut names: Vec<String> =
-        STEP_ORDER.iter().filter(|n| all.iter().any(|a| a == *n)).map(|n| (*n).to_owned()).collect();
-    names.extend(all.into_iter().filter(|a| !STEP_ORDER.contains(&a.as_str())));
-    names
+    steps::ordered_steps(sides.iter().flat_map(|s| s.steps.keys()), STEP_ORDER)
 }
 
 fn step_median(side: &Side, name: &str) -> f64 {
     side.steps.get(name).map_or(f64::NAN, |v| build::median(v))
-}
-
-fn show(ms: f64) -> String {
-    if ms.is_nan() { "-".into() } else { format!("{ms:.0}") }
 }
 
 fn side_json(side: &Side) -> Value {

@@ -36,6 +36,8 @@
 
 #[path = "shared/build.rs"]
 mod build;
+#[path = "shared/steps.rs"]
+mod steps;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -262,7 +264,7 @@ fn report(profile: &str, runs: usize, sides: &[Side]) -> anyhow::Result<()> {
     for name in &names {
         print!("{name:<10}");
         for side in sides {
-            print!(" {:>16}", show(step_median(side, name)));
+            print!(" {:>16}", steps::show_ms(step_median(side, name)));
         }
         println!();
     }
@@ -281,21 +283,11 @@ fn compose_of(sides: &[Side], via: Via) -> Option<&Side> {
 
 /// Every step any side recorded: the known ones in pipeline order, then the rest.
 fn step_names(sides: &[Side]) -> Vec<String> {
-    let mut all: Vec<String> = sides.iter().flat_map(|s| s.steps.keys().cloned()).collect();
-    all.sort();
-    all.dedup();
-    let mut names: Vec<String> =
-        STEP_ORDER.iter().filter(|n| all.iter().any(|a| a == *n)).map(|n| (*n).to_owned()).collect();
-    names.extend(all.into_iter().filter(|a| !STEP_ORDER.contains(&a.as_str())));
-    names
+    steps::ordered_steps(sides.iter().flat_map(|s| s.steps.keys()), STEP_ORDER)
 }
 
 fn step_median(side: &Side, name: &str) -> f64 {
     side.steps.get(name).map_or(f64::NAN, |v| build::median(v))
-}
-
-fn show(ms: f64) -> String {
-    if ms.is_nan() { "-".into() } else { format!("{ms:.0}") }
 }
 
 fn side_json(side: &Side) -> Value {

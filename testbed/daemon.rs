@@ -142,6 +142,37 @@ impl DaemonProcess {
         (code != 0).then(|| (code, body.to_owned()))
     }
 
+    /// A request to the HTTP API with `token` as its bearer, handed to curl on its standard
+    /// input (never on its command line, where `ps` shows it); a POST sends `{}`. The status
+    /// and the body.
+    ///
+    /// # Panics
+    ///
+    /// When curl cannot run or answers nothing readable.
+    pub fn api(&self, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+        use std::io::Write as _;
+        let mut curl = Command::new("curl");
+        curl.args(["-sS", "--max-time", "10", "-X", method, "-w", "\n%{http_code}", "-H", "@-"]);
+        if method == "POST" {
+            curl.args(["-H", "Content-Type: application/json", "--data", "{}"]);
+        }
+        if let Some(cert) = self.setting("DEEPLO_TLS_CERT_FILE") {
+            curl.arg("--cacert").arg(cert);
+        }
+        let mut child = curl
+            .arg(format!("{}{path}", self.base_url()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("curl runs");
+        let header = token.map(|t| format!("Authorization: Bearer {t}\n")).unwrap_or_default();
+        child.stdin.take().expect("curl's stdin").write_all(header.as_bytes()).expect("curl reads its headers");
+        let out = child.wait_with_output().expect("curl ends");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').expect("curl wrote the status");
+        (code.trim().parse().expect("a status"), body.to_owned())
+    }
+
     /// Sends a signal (`libc` numbers: 9 KILL, 15 TERM, 1 HUP) and, for KILL and TERM, waits
     /// for the process to end; returns its exit status then.
     pub fn signal(&mut self, signal: &str) -> Option<std::process::ExitStatus> {

@@ -3,9 +3,6 @@
 //! The table below must have a row for every route of `deeplo_cli::ROUTES`, so that a route
 //! added without its row fails here.
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
-
 use deeplo_testbed::daemon::DaemonProcess;
 use deeplo_testbed::scenario::Scenario;
 use serde_json::Value;
@@ -18,22 +15,8 @@ fn ok(out: std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A request with `token` as its bearer (given to curl on stdin, not its command line):
-/// the status and the body.
 fn call(d: &DaemonProcess, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
-    let mut curl = Command::new("curl");
-    curl.args(["-sS", "--max-time", "10", "-X", method, "-w", "\n%{http_code}", "-H", "@-"]);
-    if method == "POST" {
-        curl.args(["-H", "Content-Type: application/json", "--data", "{}"]);
-    }
-    let mut child =
-        curl.arg(format!("{}{path}", d.base_url())).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-    let header = token.map(|t| format!("Authorization: Bearer {t}\n")).unwrap_or_default();
-    child.stdin.take().unwrap().write_all(header.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap();
-    (code.trim().parse().unwrap(), body.to_owned())
+    d.api(method, path, token)
 }
 
 fn token(d: &DaemonProcess, args: &[&str]) -> String {

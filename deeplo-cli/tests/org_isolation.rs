@@ -4,8 +4,6 @@
 //! an organization they are not in, and each organization they are in shows exactly its own.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write as _;
-use std::process::{Command, Stdio};
 
 use deeplo_core::model::{CommitId, Deployment, HostName, ProjectName, Trigger};
 use deeplo_core::{FileStore, Store};
@@ -19,18 +17,7 @@ const ORGS: [&str; 3] = ["acme", "umbrella", "default"];
 const ROLES: [&str; 4] = ["viewer", "developer", "manager", "admin"];
 
 fn call(d: &DaemonProcess, method: &str, path: &str, token: &str) -> (u16, String) {
-    let mut curl = Command::new("curl");
-    curl.args(["-sS", "--max-time", "10", "-X", method, "-w", "\n%{http_code}", "-H", "@-"]);
-    if method == "POST" {
-        curl.args(["-H", "Content-Type: application/json", "--data", "{}"]);
-    }
-    let mut child =
-        curl.arg(format!("{}{path}", d.base_url())).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(format!("Authorization: Bearer {token}\n").as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap();
-    (code.trim().parse().unwrap(), body.to_owned())
+    d.api(method, path, Some(token))
 }
 
 /// One random world: the org of each host and project, and each user's memberships.
