@@ -150,11 +150,20 @@ impl DaemonProcess {
     ///
     /// When curl cannot run or answers nothing readable.
     pub fn api(&self, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+        self.api_with(method, path, token, "{}")
+    }
+
+    /// The same with `body` as the JSON body of a POST.
+    ///
+    /// # Panics
+    ///
+    /// As [`api`](Self::api).
+    pub fn api_with(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
         use std::io::Write as _;
         let mut curl = Command::new("curl");
         curl.args(["-sS", "--max-time", "10", "-X", method, "-w", "\n%{http_code}", "-H", "@-"]);
         if method == "POST" {
-            curl.args(["-H", "Content-Type: application/json", "--data", "{}"]);
+            curl.args(["-H", "Content-Type: application/json", "--data", body]);
         }
         if let Some(cert) = self.setting("DEEPLO_TLS_CERT_FILE") {
             curl.arg("--cacert").arg(cert);

@@ -26,19 +26,30 @@ fn token(d: &DaemonProcess, args: &[&str]) -> String {
 }
 
 /// The lowest role each route needs, written out here (not read from the route table):
-/// `None` for what every authenticated caller may do.
-const TABLE: &[(&str, &str, Option<&str>)] = &[
-    ("GET", "/api/v1/orgs", None),
-    ("GET", "/api/v1/orgs/{org}", Some("viewer")),
-    ("GET", "/api/v1/orgs/{org}/servers", Some("viewer")),
-    ("GET", "/api/v1/orgs/{org}/projects", Some("viewer")),
-    ("GET", "/api/v1/orgs/{org}/deployments", Some("viewer")),
-    ("GET", "/api/v1/orgs/{org}/deployments/{id}", Some("viewer")),
-    ("GET", "/api/v1/orgs/{org}/deployments/{id}/log", Some("viewer")),
-    ("POST", "/api/v1/orgs/{org}/projects/{project}/deploy", Some("developer")),
-    ("GET", "/api/v1/orgs/{org}/projects/{project}/env", Some("viewer")),
-    ("GET", "/api/v1/orgs/{org}/members", Some("admin")),
-    ("GET", "/api/v1/orgs/{org}/audit", Some("admin")),
+/// `None` for what every authenticated caller may do; then the status of a success and the
+/// body sent (`{commit}` is the deployed commit).
+const TABLE: &[(&str, &str, Option<&str>, u16, &str)] = &[
+    ("GET", "/api/v1/orgs", None, 200, ""),
+    ("GET", "/api/v1/orgs/{org}", Some("viewer"), 200, ""),
+    ("GET", "/api/v1/orgs/{org}/servers", Some("viewer"), 200, ""),
+    ("GET", "/api/v1/orgs/{org}/projects", Some("viewer"), 200, ""),
+    ("GET", "/api/v1/orgs/{org}/deployments", Some("viewer"), 200, ""),
+    ("GET", "/api/v1/orgs/{org}/deployments/{id}", Some("viewer"), 200, ""),
+    ("GET", "/api/v1/orgs/{org}/deployments/{id}/log", Some("viewer"), 200, ""),
+    ("POST", "/api/v1/orgs/{org}/projects/{project}/deploy", Some("developer"), 202, "{}"),
+    ("POST", "/api/v1/orgs/{org}/projects/{project}/rollback", Some("developer"), 202, r#"{"to": "{commit}"}"#),
+    (
+        "POST",
+        "/api/v1/orgs/{org}/projects/{project}/env",
+        Some("manager"),
+        200,
+        r#"{"values": {"MATRIX": "m-value-5"}}"#,
+    ),
+    ("POST", "/api/v1/orgs/{org}/projects/{project}/env/unset", Some("manager"), 200, r#"{"names": ["MATRIX"]}"#),
+    ("GET", "/api/v1/orgs/{org}/projects/{project}/env", Some("viewer"), 200, ""),
+    ("GET", "/api/v1/orgs/{org}/members", Some("admin"), 200, ""),
+    ("POST", "/api/v1/orgs/{org}/members", Some("admin"), 200, r#"{"email": "new@example.com", "role": "viewer"}"#),
+    ("GET", "/api/v1/orgs/{org}/audit", Some("admin"), 200, ""),
 ];
 
 const ROLES: [&str; 4] = ["viewer", "developer", "manager", "admin"];
@@ -46,19 +57,21 @@ const ROLES: [&str; 4] = ["viewer", "developer", "manager", "admin"];
 #[test]
 fn every_route_answers_every_kind_of_caller_as_the_roles_say() {
     let listed: Vec<(&str, &str)> = deeplo_cli::ROUTES.iter().map(|r| (r.method, r.path)).collect();
-    let rows: Vec<(&str, &str)> = TABLE.iter().map(|(m, p, _)| (*m, *p)).collect();
+    let rows: Vec<(&str, &str)> = TABLE.iter().map(|(m, p, ..)| (*m, *p)).collect();
     assert_eq!(rows, listed, "every route has a row of TABLE, in order");
-    for (route, (_, _, minimum)) in deeplo_cli::ROUTES.iter().zip(TABLE) {
+    for (route, (_, _, minimum, ..)) in deeplo_cli::ROUTES.iter().zip(TABLE) {
         assert_eq!(route.action.map(|a| a.minimum().as_str()), *minimum, "{}", route.path);
     }
 
     let s = Scenario::new("api-matrix").unwrap();
     let yaml = s.config_yaml("").replacen("    branch: main\n", "    branch: main\n    poll_interval: 1s\n", 1);
-    let d = DaemonProcess::start(BIN.as_ref(), &s, &yaml, &[]).unwrap();
+    let key = s.tmp.path().join("secrets.key").display().to_string();
+    let d = DaemonProcess::start(BIN.as_ref(), &s, &yaml, &[("DEEPLO_SECRETS_KEY_FILE", &key)]).unwrap();
     let project = s.project.clone();
     ok(d.cli(&["deploy", &project]));
     let history: Value = serde_json::from_str(&ok(d.cli(&["deploys", "history", "-o", "json"]))).unwrap();
     let run = history[0]["id"].as_str().unwrap().to_owned();
+    let commit = history[0]["commit"].as_str().unwrap().to_owned();
 
     let mut callers: Vec<(String, Option<String>, Option<&str>)> = Vec::new();
     for role in ROLES {
@@ -92,30 +105,32 @@ fn every_route_answers_every_kind_of_caller_as_the_roles_say() {
     ];
 
     let mut checked = 0;
-    for (method, template, minimum) in TABLE {
+    for (method, template, minimum, success, body) in TABLE {
         let path = template.replace("{org}", "default").replace("{id}", &run).replace("{project}", &project);
+        let body = body.replace("{commit}", &commit);
         for (who, bearer, role) in &callers {
-            let (status, body) = call(&d, method, &path, bearer.as_deref());
+            let (status, answer) = d.api_with(method, &path, bearer.as_deref(), &body);
             let want = match (role, minimum) {
-                (_, None) => 200,
+                (_, None) => *success,
                 (None, Some(_)) => 404,
                 (Some(role), Some(min)) => {
                     let rank = |r: &str| ROLES.iter().position(|x| *x == r).unwrap();
-                    if rank(role) >= rank(min) { if *method == "POST" { 202 } else { 200 } } else { 403 }
+                    if rank(role) >= rank(min) { *success } else { 403 }
                 }
             };
-            assert_eq!(status, want, "{method} {path} as {who}: {body}");
+            assert_eq!(status, want, "{method} {path} as {who}: {answer}");
             if status >= 400 {
-                let error: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{method} {path}: {body}"));
+                let error: Value =
+                    serde_json::from_str(&answer).unwrap_or_else(|_| panic!("{method} {path}: {answer}"));
                 let code = error["error"]["code"].as_str().unwrap();
-                assert_eq!(code, if status == 404 { "not_found" } else { "forbidden" }, "{body}");
+                assert_eq!(code, if status == 404 { "not_found" } else { "forbidden" }, "{answer}");
             }
             checked += 1;
         }
         for (who, bearer) in &unauthenticated {
-            let (status, body) = call(&d, method, &path, bearer.as_deref());
-            assert_eq!(status, 401, "{method} {path} with {who}: {body}");
-            assert!(body.contains("\"code\":\"unauthenticated\""), "{body}");
+            let (status, answer) = d.api_with(method, &path, bearer.as_deref(), &body);
+            assert_eq!(status, 401, "{method} {path} with {who}: {answer}");
+            assert!(answer.contains("\"code\":\"unauthenticated\""), "{answer}");
             checked += 1;
         }
     }
@@ -171,6 +186,7 @@ fn every_route_answers_every_kind_of_caller_as_the_roles_say() {
         kinds.iter().any(|k| k == "root") && kinds.iter().any(|k| k == "system")
     });
     assert!(seen.is_ok(), "a root and a system deploy are audited: {:?}", kinds());
+    assert!(!d.log().contains("m-value-5"), "an env value is in the daemon's log");
     for (_, bearer, _) in &callers {
         let secret = bearer.as_deref().unwrap();
         assert!(!d.log().contains(&secret[5..]), "a token is in the daemon's log");

@@ -88,6 +88,24 @@ pub const ROUTES: &[Route] = &[
         handler: || axum::routing::post(routes::deploy),
     },
     Route {
+        method: "POST",
+        path: "/api/v1/orgs/{org}/projects/{project}/rollback",
+        action: Some(Action::Rollback),
+        handler: || axum::routing::post(routes::rollback),
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/orgs/{org}/projects/{project}/env",
+        action: Some(Action::ManageEnv),
+        handler: || axum::routing::post(routes::env_set),
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/orgs/{org}/projects/{project}/env/unset",
+        action: Some(Action::ManageEnv),
+        handler: || axum::routing::post(routes::env_unset),
+    },
+    Route {
         method: "GET",
         path: "/api/v1/orgs/{org}/projects/{project}/env",
         action: Some(Action::ReadEnvNames),
@@ -98,6 +116,12 @@ pub const ROUTES: &[Route] = &[
         path: "/api/v1/orgs/{org}/members",
         action: Some(Action::ReadMembers),
         handler: || axum::routing::get(routes::members),
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/orgs/{org}/members",
+        action: Some(Action::ManageMembers),
+        handler: || axum::routing::post(routes::set_member),
     },
     Route {
         method: "GET",

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -194,7 +195,50 @@ pub async fn deploy(
     let request =
         DeployRequest { project, host: body.host, commit: body.commit, trigger: Trigger::Manual, force: body.force };
     let result = daemon.engine.deploy(request).await;
-    let outcome = match &result {
+    audited(&daemon, &allowed, Action::Deploy, target, &result).await?;
+    let (status, runs) = crate::daemon::admin::queued(result?);
+    Ok((status, runs).into_response())
+}
+
+/// `POST .../projects/{project}/rollback`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct RollbackBody {
+    pub host: Option<String>,
+    /// A commit; the pair's previous good one by default.
+    pub to: Option<String>,
+}
+
+pub async fn rollback(
+    State(daemon): State<Arc<Daemon>>,
+    headers: HeaderMap,
+    Path((org, project)): Path<(String, String)>,
+    body: Option<Json<RollbackBody>>,
+) -> Result<Response, Failure> {
+    let target = format!("project {project}");
+    let allowed = allow(&daemon, &headers, &org, Action::Rollback, &target).await?;
+    project_in(&daemon.engine.config(), &allowed, &project)?;
+    let body = body.map(|Json(b)| b).unwrap_or_default();
+    let result = daemon.engine.rollback(&project, body.host.as_deref(), body.to.as_deref()).await;
+    audited(&daemon, &allowed, Action::Rollback, target, &result).await?;
+    let (status, runs) = crate::daemon::admin::queued(result?);
+    Ok((status, runs).into_response())
+}
+
+/// A JSON body, read once the caller is known to be allowed (so that a refusal never
+/// depends on what the body holds).
+fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Failure> {
+    serde_json::from_slice(body).map_err(|e| Failure::new(Code::InvalidRequest, format!("the request body: {e}")))
+}
+
+/// Writes the audit entry of an allowed action with its outcome.
+async fn audited<T>(
+    daemon: &Daemon,
+    allowed: &Allowed,
+    action: Action,
+    target: String,
+    result: &deeplo_core::Result<T>,
+) -> Result<(), Failure> {
+    let outcome = match result {
         Ok(_) => Outcome::Ok,
         Err(e) => Outcome::Failed { message: e.to_string() },
     };
@@ -202,13 +246,69 @@ pub async fn deploy(
         at: jiff::Timestamp::now(),
         actor: allowed.actor(),
         org: Some(allowed.org.clone()),
-        action: Action::Deploy.as_str().into(),
+        action: action.as_str().into(),
         target,
         outcome,
     };
-    daemon.accounts.audit(entry).await?;
-    let (status, runs) = crate::daemon::admin::queued(result?);
-    Ok((status, runs).into_response())
+    Ok(daemon.accounts.audit(entry).await?)
+}
+
+pub async fn env_set(
+    State(daemon): State<Arc<Daemon>>,
+    headers: HeaderMap,
+    Path((org, project)): Path<(String, String)>,
+    body: Bytes,
+) -> Answer<crate::daemon::Changed> {
+    let allowed = allow(&daemon, &headers, &org, Action::ManageEnv, &format!("project {project} env")).await?;
+    let body: crate::daemon::SetValues = json_body(&body)?;
+    let names: Vec<String> = body.values.keys().cloned().collect();
+    let target = format!("project {project} env {}", names.join(", "));
+    project_in(&daemon.engine.config(), &allowed, &project)?;
+    let values: Vec<(String, String)> = body.values.into_iter().collect();
+    let result = daemon.vault.set(&project, &values, jiff::Timestamp::now()).await;
+    audited(&daemon, &allowed, Action::ManageEnv, target, &result).await?;
+    result?;
+    Ok(Json(crate::daemon::Changed { project, names }))
+}
+
+pub async fn env_unset(
+    State(daemon): State<Arc<Daemon>>,
+    headers: HeaderMap,
+    Path((org, project)): Path<(String, String)>,
+    body: Bytes,
+) -> Answer<crate::daemon::Changed> {
+    let allowed = allow(&daemon, &headers, &org, Action::ManageEnv, &format!("project {project} env")).await?;
+    let body: crate::daemon::UnsetNames = json_body(&body)?;
+    let target = format!("project {project} env {} removed", body.names.join(", "));
+    project_in(&daemon.engine.config(), &allowed, &project)?;
+    let result = daemon.vault.unset(&project, &body.names).await;
+    audited(&daemon, &allowed, Action::ManageEnv, target, &result).await?;
+    Ok(Json(crate::daemon::Changed { project, names: result? }))
+}
+
+/// `POST .../members`: add a member or change their role.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct MemberBody {
+    pub email: String,
+    pub role: String,
+}
+
+pub async fn set_member(
+    State(daemon): State<Arc<Daemon>>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+    body: Bytes,
+) -> Answer<Member> {
+    let allowed = allow(&daemon, &headers, &org, Action::ManageMembers, "members").await?;
+    let body: MemberBody = json_body(&body)?;
+    let email =
+        deeplo_core::access::Email::new(&body.email).map_err(|e| Failure::new(Code::InvalidRequest, e.to_string()))?;
+    let role: Role = body
+        .role
+        .parse()
+        .map_err(|e: deeplo_core::access::UnknownRole| Failure::new(Code::InvalidRequest, e.to_string()))?;
+    daemon.accounts.add_member(&allowed.actor(), &email, &allowed.org, role, jiff::Timestamp::now()).await?;
+    Ok(Json(Member { email, role }))
 }
 
 pub async fn env_names(
