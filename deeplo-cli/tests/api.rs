@@ -50,6 +50,9 @@ const TABLE: &[(&str, &str, Option<&str>, u16, &str)] = &[
     ("GET", "/api/v1/orgs/{org}/members", Some("admin"), 200, ""),
     ("POST", "/api/v1/orgs/{org}/members", Some("admin"), 200, r#"{"email": "new@example.com", "role": "viewer"}"#),
     ("GET", "/api/v1/orgs/{org}/audit", Some("admin"), 200, ""),
+    ("POST", "/api/v1/orgs/{org}/servers/{host}/token", Some("manager"), 200, "{}"),
+    ("DELETE", "/api/v1/orgs/{org}/servers/{host}/token", Some("manager"), 200, ""),
+    ("POST", "/api/v1/orgs/{org}/servers/{host}/decommission", Some("manager"), 200, "{}"),
 ];
 
 const ROLES: [&str; 4] = ["viewer", "developer", "manager", "admin"];
@@ -106,7 +109,11 @@ fn every_route_answers_every_kind_of_caller_as_the_roles_say() {
 
     let mut checked = 0;
     for (method, template, minimum, success, body) in TABLE {
-        let path = template.replace("{org}", "default").replace("{id}", &run).replace("{project}", &project);
+        let path = template
+            .replace("{org}", "default")
+            .replace("{id}", &run)
+            .replace("{project}", &project)
+            .replace("{host}", "h1");
         let body = body.replace("{commit}", &commit);
         for (who, bearer, role) in &callers {
             let (status, answer) = d.api_with(method, &path, bearer.as_deref(), &body);

@@ -89,6 +89,11 @@ impl ApiError {
         Self(status, message)
     }
 
+    /// The status it answers with.
+    pub fn status(&self) -> StatusCode {
+        self.0
+    }
+
     /// What went wrong.
     pub fn message(&self) -> &str {
         &self.1
@@ -356,25 +361,36 @@ fn unknown_host(host: &str) -> ApiError {
 
 async fn issue_token(State(daemon): State<Arc<Daemon>>, Path(host): Path<String>) -> ApiResult<impl IntoResponse> {
     let host = configured_host(&daemon, &host)?;
+    Ok(Json(issue_runner_token(&daemon, &host).await?))
+}
+
+/// Issues a new runner token for `host` and closes the connection made with the old one.
+pub(super) async fn issue_runner_token(daemon: &Daemon, host: &HostName) -> deeplo_core::Result<IssuedToken> {
     let now = jiff::Timestamp::now();
-    let token = daemon.runner_tokens.issue(&host, now).await?;
+    let token = daemon.runner_tokens.issue(host, now).await?;
     tracing::info!(host = %host, prefix = token.prefix(), "runner token issued");
     // The old token is no longer valid: neither is a connection made with it.
-    daemon.hub.disconnect(&host, CloseCode::BadToken);
-    Ok(Json(IssuedToken::new(&host, &token, now)))
+    daemon.hub.disconnect(host, CloseCode::BadToken);
+    Ok(IssuedToken::new(host, &token, now))
+}
+
+/// Revokes the runner token of `host` and closes its agent's connection; whether it had one.
+pub(super) async fn revoke_runner_token(daemon: &Daemon, host: &HostName) -> deeplo_core::Result<bool> {
+    let revoked = daemon.runner_tokens.revoke(host, jiff::Timestamp::now()).await?;
+    if revoked {
+        tracing::info!(host = %host, "runner token revoked");
+        daemon.hub.disconnect(host, CloseCode::BadToken);
+    }
+    Ok(revoked)
 }
 
 /// A host gone from the config may still hold a token: revoking it is allowed, so only a
 /// host that is neither configured nor holding a token is 404.
 async fn revoke_token(State(daemon): State<Arc<Daemon>>, Path(host): Path<String>) -> ApiResult<impl IntoResponse> {
     let name = HostName::new(host.as_str()).map_err(|e| bad_request(format!("host: {e}")))?;
-    let revoked = daemon.runner_tokens.revoke(&name, jiff::Timestamp::now()).await?;
+    let revoked = revoke_runner_token(&daemon, &name).await?;
     if !revoked && daemon.engine.config().host(&host).is_none() {
         return Err(unknown_host(&host));
-    }
-    if revoked {
-        tracing::info!(host = %name, "runner token revoked");
-        daemon.hub.disconnect(&name, CloseCode::BadToken);
     }
     Ok(Json(RevokedToken { host, revoked }))
 }

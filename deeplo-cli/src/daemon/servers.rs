@@ -145,12 +145,17 @@ pub async fn decommission(
     Path(host): Path<String>,
 ) -> Result<Json<Decommissioned>, ApiError> {
     let name = host_name(&host)?;
-    let transition = daemon.engine.servers().decommission(&name, Timestamp::now()).await?;
+    Ok(Json(decommission_host(&daemon, &name).await?))
+}
+
+/// Decommissions `host` for good, refusing and closing its agent.
+pub(super) async fn decommission_host(daemon: &Daemon, name: &HostName) -> Result<Decommissioned, ApiError> {
+    let transition = daemon.engine.servers().decommission(name, Timestamp::now()).await?;
     // Refused from now on, and closed if connected; also when it already was decommissioned,
     // in case an earlier call saved the state but failed before reaching the hub.
-    daemon.hub.decommission(&name);
+    daemon.hub.decommission(name);
     if transition.is_some() {
         tracing::info!(host = %name, "server decommissioned");
     }
-    Ok(Json(Decommissioned { host, changed: transition.is_some(), server: detail(&daemon, &name)? }))
+    Ok(Decommissioned { host: name.to_string(), changed: transition.is_some(), server: detail(daemon, name)? })
 }

@@ -76,6 +76,18 @@ impl IntoResponse for Failure {
     }
 }
 
+impl From<crate::daemon::admin::ApiError> for Failure {
+    fn from(err: crate::daemon::admin::ApiError) -> Self {
+        let code = match err.status() {
+            StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => Code::InvalidRequest,
+            StatusCode::NOT_FOUND => Code::NotFound,
+            StatusCode::SERVICE_UNAVAILABLE => Code::Unavailable,
+            _ => Code::Internal,
+        };
+        Self::new(code, err.message())
+    }
+}
+
 impl From<deeplo_core::Error> for Failure {
     fn from(err: deeplo_core::Error) -> Self {
         let code = match err.kind() {

@@ -129,6 +129,25 @@ pub const ROUTES: &[Route] = &[
         action: Some(Action::ReadAudit),
         handler: || axum::routing::get(routes::audit),
     },
+    Route {
+        method: "POST",
+        path: "/api/v1/orgs/{org}/servers/{host}/token",
+        action: Some(Action::ManageRunnerTokens),
+        handler: || axum::routing::post(routes::issue_runner_token),
+    },
+    Route {
+        method: "DELETE",
+        path: "/api/v1/orgs/{org}/servers/{host}/token",
+        action: Some(Action::ManageRunnerTokens),
+        handler: || axum::routing::delete(routes::revoke_runner_token),
+    },
+    // Last, so that the tests that walk this table deploy before the host is retired.
+    Route {
+        method: "POST",
+        path: "/api/v1/orgs/{org}/servers/{host}/decommission",
+        action: Some(Action::Decommission),
+        handler: || axum::routing::post(routes::decommission),
+    },
 ];
 
 /// The API's router, built from [`ROUTES`]; anything else under `/api/` is a 404 of the

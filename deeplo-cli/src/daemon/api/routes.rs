@@ -340,3 +340,55 @@ pub async fn audit(
     let query = AuditQuery { org: Some(allowed.org), since: None, limit: Some(q.limit.unwrap_or(100).min(MAX_PAGE)) };
     Ok(Json(daemon.accounts.audit_log(&query).await?))
 }
+
+/// The host `name` when it is in the caller's organization; a 404 otherwise.
+fn host_in(config: &Config, allowed: &Allowed, name: &str) -> Result<HostName, Failure> {
+    config
+        .host(name)
+        .filter(|h| h.org == allowed.org)
+        .map(|h| h.name.clone())
+        .ok_or_else(|| Failure::not_found(format!("server {name}")))
+}
+
+pub async fn issue_runner_token(
+    State(daemon): State<Arc<Daemon>>,
+    headers: HeaderMap,
+    Path((org, host)): Path<(String, String)>,
+) -> Answer<crate::daemon::IssuedToken> {
+    let target = format!("host {host} runner token");
+    let allowed = allow(&daemon, &headers, &org, Action::ManageRunnerTokens, &target).await?;
+    let host = host_in(&daemon.engine.config(), &allowed, &host)?;
+    let result = crate::daemon::admin::issue_runner_token(&daemon, &host).await;
+    audited(&daemon, &allowed, Action::ManageRunnerTokens, format!("{target} issued"), &result).await?;
+    Ok(Json(result?))
+}
+
+pub async fn revoke_runner_token(
+    State(daemon): State<Arc<Daemon>>,
+    headers: HeaderMap,
+    Path((org, host)): Path<(String, String)>,
+) -> Answer<crate::daemon::RevokedToken> {
+    let target = format!("host {host} runner token");
+    let allowed = allow(&daemon, &headers, &org, Action::ManageRunnerTokens, &target).await?;
+    let name = host_in(&daemon.engine.config(), &allowed, &host)?;
+    let result = crate::daemon::admin::revoke_runner_token(&daemon, &name).await;
+    audited(&daemon, &allowed, Action::ManageRunnerTokens, format!("{target} revoked"), &result).await?;
+    Ok(Json(crate::daemon::RevokedToken { host, revoked: result? }))
+}
+
+pub async fn decommission(
+    State(daemon): State<Arc<Daemon>>,
+    headers: HeaderMap,
+    Path((org, host)): Path<(String, String)>,
+) -> Answer<crate::daemon::servers::Decommissioned> {
+    let target = format!("host {host}");
+    let allowed = allow(&daemon, &headers, &org, Action::Decommission, &target).await?;
+    let name = host_in(&daemon.engine.config(), &allowed, &host)?;
+    let result = crate::daemon::servers::decommission_host(&daemon, &name).await;
+    let outcome: deeplo_core::Result<()> = match &result {
+        Ok(_) => Ok(()),
+        Err(e) => Err(deeplo_core::Error::new(deeplo_core::ErrorKind::Store, "decommission", e.message())),
+    };
+    audited(&daemon, &allowed, Action::Decommission, target, &outcome).await?;
+    Ok(Json(result?))
+}
