@@ -49,6 +49,7 @@ const TABLE: &[(&str, &str, Option<&str>, u16, &str)] = &[
     ("GET", "/api/v1/orgs/{org}/projects/{project}/env", Some("viewer"), 200, ""),
     ("GET", "/api/v1/orgs/{org}/members", Some("admin"), 200, ""),
     ("POST", "/api/v1/orgs/{org}/members", Some("admin"), 200, r#"{"email": "new@example.com", "role": "viewer"}"#),
+    ("DELETE", "/api/v1/orgs/{org}/members/{email}", Some("admin"), 200, ""),
     ("GET", "/api/v1/orgs/{org}/audit", Some("admin"), 200, ""),
     ("POST", "/api/v1/orgs/{org}/servers/{host}/token", Some("manager"), 200, "{}"),
     ("DELETE", "/api/v1/orgs/{org}/servers/{host}/token", Some("manager"), 200, ""),
@@ -113,7 +114,8 @@ fn every_route_answers_every_kind_of_caller_as_the_roles_say() {
             .replace("{org}", "default")
             .replace("{id}", &run)
             .replace("{project}", &project)
-            .replace("{host}", "h1");
+            .replace("{host}", "h1")
+            .replace("{email}", "new@example.com");
         let body = body.replace("{commit}", &commit);
         for (who, bearer, role) in &callers {
             let (status, answer) = d.api_with(method, &path, bearer.as_deref(), &body);

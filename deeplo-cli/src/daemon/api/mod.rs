@@ -124,6 +124,12 @@ pub const ROUTES: &[Route] = &[
         handler: || axum::routing::post(routes::set_member),
     },
     Route {
+        method: "DELETE",
+        path: "/api/v1/orgs/{org}/members/{email}",
+        action: Some(Action::ManageMembers),
+        handler: || axum::routing::delete(routes::remove_member),
+    },
+    Route {
         method: "GET",
         path: "/api/v1/orgs/{org}/audit",
         action: Some(Action::ReadAudit),

@@ -321,6 +321,18 @@ pub async fn env_names(
     Ok(Json(daemon.vault.list(&project).await?))
 }
 
+pub async fn remove_member(
+    State(daemon): State<Arc<Daemon>>,
+    headers: HeaderMap,
+    Path((org, email)): Path<(String, String)>,
+) -> Answer<Member> {
+    let allowed = allow(&daemon, &headers, &org, Action::ManageMembers, &format!("user {email} removed")).await?;
+    let email =
+        deeplo_core::access::Email::new(&email).map_err(|e| Failure::new(Code::InvalidRequest, e.to_string()))?;
+    let role = daemon.accounts.remove_member(&allowed.actor(), &email, &allowed.org, jiff::Timestamp::now()).await?;
+    Ok(Json(Member { email, role }))
+}
+
 pub async fn members(
     State(daemon): State<Arc<Daemon>>,
     headers: HeaderMap,
