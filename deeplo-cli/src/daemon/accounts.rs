@@ -117,31 +117,21 @@ fn role(text: Option<&str>) -> Result<Role, ApiError> {
 
 /// Every organization: those of the directory and those the config names.
 pub fn org_summaries(config: &Config, users: &[UserInfo], created: impl Iterator<Item = OrgName>) -> Vec<OrgSummary> {
-    let mut orgs: BTreeMap<OrgName, OrgSummary> = BTreeMap::new();
-    let entry = |orgs: &mut BTreeMap<OrgName, OrgSummary>, name: &OrgName| {
-        orgs.entry(name.clone()).or_insert_with(|| OrgSummary {
-            name: name.clone(),
-            members: 0,
-            hosts: 0,
-            projects: 0,
-        });
-    };
+    fn entry<'a>(orgs: &'a mut BTreeMap<OrgName, OrgSummary>, name: &OrgName) -> &'a mut OrgSummary {
+        orgs.entry(name.clone()).or_insert_with(|| OrgSummary { name: name.clone(), members: 0, hosts: 0, projects: 0 })
+    }
+    let mut orgs = BTreeMap::new();
     for name in created {
         entry(&mut orgs, &name);
     }
     for host in &config.hosts {
-        entry(&mut orgs, &host.org);
-        orgs.get_mut(&host.org).into_iter().for_each(|o| o.hosts += 1);
+        entry(&mut orgs, &host.org).hosts += 1;
     }
     for project in &config.projects {
-        entry(&mut orgs, &project.org);
-        orgs.get_mut(&project.org).into_iter().for_each(|o| o.projects += 1);
+        entry(&mut orgs, &project.org).projects += 1;
     }
-    for user in users {
-        for name in user.memberships.keys() {
-            entry(&mut orgs, name);
-            orgs.get_mut(name).into_iter().for_each(|o| o.members += 1);
-        }
+    for name in users.iter().flat_map(|u| u.memberships.keys()) {
+        entry(&mut orgs, name).members += 1;
     }
     orgs.into_values().collect()
 }

@@ -269,17 +269,13 @@ async fn audit_as_root(
     project: &str,
     result: &deeplo_core::Result<Vec<Submitted>>,
 ) -> ApiResult<()> {
-    let outcome = match result {
-        Ok(_) => Outcome::Ok,
-        Err(e) => Outcome::Failed { message: e.to_string() },
-    };
     let entry = AuditEntry {
         at: jiff::Timestamp::now(),
         actor: Actor::Root,
         org: daemon.engine.config().project(project).map(|p| p.org.clone()),
         action: action.as_str().into(),
         target: format!("project {project}"),
-        outcome,
+        outcome: Outcome::of(result),
     };
     Ok(daemon.accounts.audit(entry).await?)
 }

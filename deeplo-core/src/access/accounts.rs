@@ -58,10 +58,7 @@ impl Accounts {
         now: Timestamp,
         result: Result<T>,
     ) -> Result<T> {
-        let outcome = match &result {
-            Ok(_) => Outcome::Ok,
-            Err(e) => Outcome::Failed { message: e.to_string() },
-        };
+        let outcome = Outcome::of(&result);
         let entry =
             AuditEntry { at: now, actor: actor.clone(), org: org.cloned(), action: action.into(), target, outcome };
         self.audit(entry).await?;

@@ -5,8 +5,8 @@
 //! runner tokens (`dplr_`), so that secret scanners tell the two kinds apart. It is shown
 //! once, when created; the store keeps only its SHA-256 digest and its [`TokenId`], the
 //! first 8 characters after `dplu_`, which tells tokens apart in listings and names one to
-//! revoke. A digest is looked up by its value (a map of digests, not a scan) and then
-//! compared in constant time.
+//! revoke. A presented token is looked up by its id (read from its own text) and its digest
+//! is then compared with the stored one in constant time.
 
 use std::fmt;
 
@@ -48,7 +48,7 @@ impl ApiToken {
 
     /// Its public id: the first 8 characters after `dplu_`.
     pub fn id(&self) -> TokenId {
-        TokenId(self.0.expose()[API_TOKEN_PREFIX.len()..API_TOKEN_PREFIX.len() + ID_LEN].to_owned())
+        id_of(self.0.expose())
     }
 
     /// The digest to store in place of the token.
@@ -92,6 +92,11 @@ impl fmt::Display for TokenId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// The public id of a [`well_formed`] token's text.
+pub(super) fn id_of(token: &str) -> TokenId {
+    TokenId(token[API_TOKEN_PREFIX.len()..API_TOKEN_PREFIX.len() + ID_LEN].to_owned())
 }
 
 /// Whether `presented` has the shape of an API token: `dplu_` and 43 characters of

@@ -56,6 +56,17 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// How `result` ended: [`Ok`](Outcome::Ok), or [`Failed`](Outcome::Failed) with its
+    /// error's message.
+    pub fn of<T, E: fmt::Display>(result: &Result<T, E>) -> Self {
+        match result {
+            Ok(_) => Outcome::Ok,
+            Err(e) => Outcome::Failed { message: e.to_string() },
+        }
+    }
+}
+
 /// One entry of the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {

@@ -71,6 +71,16 @@ pub struct TokenRecord {
     pub last_used_at: Option<Timestamp>,
 }
 
+/// A token as stored: its record and the digest of its text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredToken {
+    /// The SHA-256 digest of the token's text.
+    pub hash: TokenHash,
+    /// What listings show.
+    #[serde(flatten)]
+    pub record: TokenRecord,
+}
+
 /// The [`DOCUMENT`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessDocument {
@@ -80,9 +90,9 @@ pub struct AccessDocument {
     /// Users by address.
     #[serde(default)]
     pub users: BTreeMap<Email, UserRecord>,
-    /// API tokens by the hex digest of their text.
+    /// API tokens by their public id.
     #[serde(default)]
-    pub tokens: BTreeMap<String, TokenRecord>,
+    pub tokens: BTreeMap<TokenId, StoredToken>,
 }
 
 /// A user as listed.
@@ -310,7 +320,7 @@ impl Directory {
             // Ids are 48 random bits: a clash is unlikely, and refused here all the same.
             let token = loop {
                 let token = ApiToken::generate();
-                if !doc.tokens.values().any(|t| t.id == token.id()) {
+                if !doc.tokens.contains_key(&token.id()) {
                     break token;
                 }
             };
@@ -325,7 +335,7 @@ impl Directory {
                 revoked_at: None,
                 last_used_at: None,
             };
-            doc.tokens.insert(token.hash().as_hex().to_owned(), record.clone());
+            doc.tokens.insert(token.id(), StoredToken { hash: token.hash(), record: record.clone() });
             Ok((token, record))
         })
         .await
@@ -338,12 +348,12 @@ impl Directory {
     ///
     /// The store's errors.
     pub async fn revoke_token(&self, id: &TokenId, now: Timestamp) -> Result<Option<TokenRecord>> {
-        let live = self.snapshot().await?.tokens.values().any(|t| &t.id == id && t.revoked_at.is_none());
-        if !live {
+        let live = |doc: &AccessDocument| doc.tokens.get(id).is_some_and(|t| t.record.revoked_at.is_none());
+        if !live(&*self.snapshot().await?) {
             return Ok(None);
         }
         self.update(|doc| {
-            let record = doc.tokens.values_mut().find(|t| &t.id == id && t.revoked_at.is_none());
+            let record = doc.tokens.get_mut(id).map(|t| &mut t.record).filter(|r| r.revoked_at.is_none());
             Ok(record.map(|r| {
                 let before = r.clone();
                 r.revoked_at = Some(now);
@@ -359,7 +369,7 @@ impl Directory {
     ///
     /// The store's errors.
     pub async fn token(&self, id: &TokenId) -> Result<Option<TokenRecord>> {
-        Ok(self.snapshot().await?.tokens.values().find(|t| &t.id == id).cloned())
+        Ok(self.snapshot().await?.tokens.get(id).map(|t| t.record.clone()))
     }
 
     /// The tokens of `user` (every token when `None`), oldest first; revoked ones included.
@@ -370,7 +380,7 @@ impl Directory {
     pub async fn tokens(&self, user: Option<&Email>) -> Result<Vec<TokenRecord>> {
         let doc = self.snapshot().await?;
         let mut list: Vec<TokenRecord> =
-            doc.tokens.values().filter(|t| user.is_none_or(|u| &t.user == u)).cloned().collect();
+            doc.tokens.values().map(|t| &t.record).filter(|t| user.is_none_or(|u| &t.user == u)).cloned().collect();
         list.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(list)
     }
@@ -385,14 +395,15 @@ impl Directory {
         if !api_token::well_formed(presented) {
             return Ok(Err(Refusal::Malformed));
         }
-        let digest = TokenHash::of(presented);
+        let id = api_token::id_of(presented);
         let doc = self.snapshot().await?;
-        let Some((stored, record)) = doc.tokens.get_key_value(digest.as_hex()) else {
+        let Some(stored) = doc.tokens.get(&id) else {
             return Ok(Err(Refusal::Unknown));
         };
-        if !constant_time_eq(stored.as_bytes(), digest.as_hex().as_bytes()) {
+        if !constant_time_eq(TokenHash::of(presented).as_hex().as_bytes(), stored.hash.as_hex().as_bytes()) {
             return Ok(Err(Refusal::Unknown));
         }
+        let record = &stored.record;
         if record.revoked_at.is_some() {
             return Ok(Err(Refusal::Revoked));
         }
@@ -407,10 +418,9 @@ impl Directory {
         };
         let stale = record.last_used_at.is_none_or(|at| now.duration_since(at) >= LAST_USE_PRECISION);
         if stale {
-            let key = stored.clone();
             self.update(|doc| {
-                if let Some(r) = doc.tokens.get_mut(&key) {
-                    r.last_used_at = Some(now);
+                if let Some(t) = doc.tokens.get_mut(&id) {
+                    t.record.last_used_at = Some(now);
                 }
                 Ok(())
             })

@@ -26,7 +26,7 @@ pub use audit::{Actor, AuditEntry, AuditQuery, Outcome};
 pub use authorize::{Denied, authorize};
 pub use directory::{
     AccessDocument, Caller, DOCUMENT, Directory, LAST_USE_PRECISION, MAX_TOKEN_NAME_LEN, Member, NewToken, OrgRecord,
-    Refusal, TokenRecord, UserInfo, UserRecord,
+    Refusal, StoredToken, TokenRecord, UserInfo, UserRecord,
 };
 pub use email::{Email, InvalidEmail, MAX_EMAIL_LEN};
 pub use org::{DEFAULT_ORG, InvalidOrgName, MAX_ORG_LEN, OrgName};

@@ -81,10 +81,19 @@ async fn tokens_authenticate_until_revoked_or_expired() {
     assert_eq!(dir.authenticate(token.secret().expose(), at(5)).await.unwrap(), Err(Refusal::Revoked));
 
     // The stored digest, or anything not shaped like a token, is no credential.
-    let stored = dir.snapshot().await.unwrap().tokens.keys().next().cloned().unwrap();
+    let stored = dir.snapshot().await.unwrap().tokens.values().next().unwrap().hash.as_hex().to_owned();
     assert_eq!(dir.authenticate(&stored, at(5)).await.unwrap(), Err(Refusal::Malformed));
     let forged = format!("{API_TOKEN_PREFIX}{}", "A".repeat(43));
     assert_eq!(dir.authenticate(&forged, at(5)).await.unwrap(), Err(Refusal::Unknown));
+    // The right id with other secret bytes: found by its id, refused by the digest.
+    let text = token.secret().expose();
+    let other = if &text[20..21] == "A" { "B" } else { "A" };
+    let same_id = format!("{}{other}{}", &text[..20], &text[21..]);
+    assert_eq!(
+        dir.authenticate(&same_id, at(5)).await.unwrap(),
+        Err(Refusal::Unknown),
+        "not Revoked: the digest differs"
+    );
 
     let bad_expiry = NewToken { expires_at: Some(at(1)), ..new_token("ada@example.com") };
     assert_eq!(dir.create_token(&bad_expiry, at(1)).await.unwrap_err().kind(), ErrorKind::InvalidInput);

@@ -186,16 +186,16 @@ pub async fn deploy(
     State(daemon): State<Arc<Daemon>>,
     headers: HeaderMap,
     Path((org, project)): Path<(String, String)>,
-    body: Option<Json<DeployBody>>,
+    body: Bytes,
 ) -> Result<Response, Failure> {
     let target = format!("project {project}");
     let allowed = allow(&daemon, &headers, &org, Action::Deploy, &target).await?;
     project_in(&daemon.engine.config(), &allowed, &project)?;
-    let body = body.map(|Json(b)| b).unwrap_or_default();
+    let body: DeployBody = optional_json_body(&body)?;
     let request =
         DeployRequest { project, host: body.host, commit: body.commit, trigger: Trigger::Manual, force: body.force };
     let result = daemon.engine.deploy(request).await;
-    audited(&daemon, &allowed, Action::Deploy, target, &result).await?;
+    audited(&daemon, &allowed, Action::Deploy, target, Outcome::of(&result)).await?;
     let (status, runs) = crate::daemon::admin::queued(result?);
     Ok((status, runs).into_response())
 }
@@ -212,14 +212,14 @@ pub async fn rollback(
     State(daemon): State<Arc<Daemon>>,
     headers: HeaderMap,
     Path((org, project)): Path<(String, String)>,
-    body: Option<Json<RollbackBody>>,
+    body: Bytes,
 ) -> Result<Response, Failure> {
     let target = format!("project {project}");
     let allowed = allow(&daemon, &headers, &org, Action::Rollback, &target).await?;
     project_in(&daemon.engine.config(), &allowed, &project)?;
-    let body = body.map(|Json(b)| b).unwrap_or_default();
+    let body: RollbackBody = optional_json_body(&body)?;
     let result = daemon.engine.rollback(&project, body.host.as_deref(), body.to.as_deref()).await;
-    audited(&daemon, &allowed, Action::Rollback, target, &result).await?;
+    audited(&daemon, &allowed, Action::Rollback, target, Outcome::of(&result)).await?;
     let (status, runs) = crate::daemon::admin::queued(result?);
     Ok((status, runs).into_response())
 }
@@ -230,18 +230,19 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Failure>
     serde_json::from_slice(body).map_err(|e| Failure::new(Code::InvalidRequest, format!("the request body: {e}")))
 }
 
+/// The same, where no body at all means the defaults.
+fn optional_json_body<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Result<T, Failure> {
+    if body.iter().all(u8::is_ascii_whitespace) { Ok(T::default()) } else { json_body(body) }
+}
+
 /// Writes the audit entry of an allowed action with its outcome.
-async fn audited<T>(
+async fn audited(
     daemon: &Daemon,
     allowed: &Allowed,
     action: Action,
     target: String,
-    result: &deeplo_core::Result<T>,
+    outcome: Outcome,
 ) -> Result<(), Failure> {
-    let outcome = match result {
-        Ok(_) => Outcome::Ok,
-        Err(e) => Outcome::Failed { message: e.to_string() },
-    };
     let entry = AuditEntry {
         at: jiff::Timestamp::now(),
         actor: allowed.actor(),
@@ -266,7 +267,7 @@ pub async fn env_set(
     project_in(&daemon.engine.config(), &allowed, &project)?;
     let values: Vec<(String, String)> = body.values.into_iter().collect();
     let result = daemon.vault.set(&project, &values, jiff::Timestamp::now()).await;
-    audited(&daemon, &allowed, Action::ManageEnv, target, &result).await?;
+    audited(&daemon, &allowed, Action::ManageEnv, target, Outcome::of(&result)).await?;
     result?;
     Ok(Json(crate::daemon::Changed { project, names }))
 }
@@ -282,7 +283,7 @@ pub async fn env_unset(
     let target = format!("project {project} env {} removed", body.names.join(", "));
     project_in(&daemon.engine.config(), &allowed, &project)?;
     let result = daemon.vault.unset(&project, &body.names).await;
-    audited(&daemon, &allowed, Action::ManageEnv, target, &result).await?;
+    audited(&daemon, &allowed, Action::ManageEnv, target, Outcome::of(&result)).await?;
     Ok(Json(crate::daemon::Changed { project, names: result? }))
 }
 
@@ -371,7 +372,7 @@ pub async fn issue_runner_token(
     let allowed = allow(&daemon, &headers, &org, Action::ManageRunnerTokens, &target).await?;
     let host = host_in(&daemon.engine.config(), &allowed, &host)?;
     let result = crate::daemon::admin::issue_runner_token(&daemon, &host).await;
-    audited(&daemon, &allowed, Action::ManageRunnerTokens, format!("{target} issued"), &result).await?;
+    audited(&daemon, &allowed, Action::ManageRunnerTokens, format!("{target} issued"), Outcome::of(&result)).await?;
     Ok(Json(result?))
 }
 
@@ -384,7 +385,7 @@ pub async fn revoke_runner_token(
     let allowed = allow(&daemon, &headers, &org, Action::ManageRunnerTokens, &target).await?;
     let name = host_in(&daemon.engine.config(), &allowed, &host)?;
     let result = crate::daemon::admin::revoke_runner_token(&daemon, &name).await;
-    audited(&daemon, &allowed, Action::ManageRunnerTokens, format!("{target} revoked"), &result).await?;
+    audited(&daemon, &allowed, Action::ManageRunnerTokens, format!("{target} revoked"), Outcome::of(&result)).await?;
     Ok(Json(crate::daemon::RevokedToken { host, revoked: result? }))
 }
 
@@ -397,10 +398,10 @@ pub async fn decommission(
     let allowed = allow(&daemon, &headers, &org, Action::Decommission, &target).await?;
     let name = host_in(&daemon.engine.config(), &allowed, &host)?;
     let result = crate::daemon::servers::decommission_host(&daemon, &name).await;
-    let outcome: deeplo_core::Result<()> = match &result {
-        Ok(_) => Ok(()),
-        Err(e) => Err(deeplo_core::Error::new(deeplo_core::ErrorKind::Store, "decommission", e.message())),
+    let outcome = match &result {
+        Ok(_) => Outcome::Ok,
+        Err(e) => Outcome::Failed { message: e.message().to_owned() },
     };
-    audited(&daemon, &allowed, Action::Decommission, target, &outcome).await?;
+    audited(&daemon, &allowed, Action::Decommission, target, outcome).await?;
     Ok(Json(result?))
 }
